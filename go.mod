@@ -1,0 +1,3 @@
+module github.com/sensorcast/sensorcast
+
+go 1.26
