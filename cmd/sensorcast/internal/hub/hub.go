@@ -1,0 +1,198 @@
+package hub
+
+import (
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/sensorcast/sensorcast/sensors/reading"
+)
+
+// FrameSink receives each encoded message once, to send it to every client.
+// It must not block and must not keep payload after it returns.
+// ws.Server satisfies it.
+type FrameSink interface {
+	Broadcast(payload []byte) int
+}
+
+// ReadingSink receives each reading. It must not block and must not keep r
+// after it returns (copy the value if needed: a Reading is a value type).
+type ReadingSink interface {
+	PublishReading(r *reading.Reading)
+}
+
+// SensorInfo describes one configured sensor for the hello message.
+type SensorInfo struct {
+	Name     string
+	Interval time.Duration
+}
+
+// Status is a sensor's health as the poller last saw it.
+type Status struct {
+	Sensor   string
+	OK       bool
+	Err      string // empty when OK
+	Failures uint64 // failed reads since start
+	Time     time.Time
+}
+
+// Options configures a Hub. Sinks may be nil or empty.
+type Options struct {
+	Device  string       // the node's name in every message
+	Version string       // sensorcast's version, sent in the hello message
+	Sensors []SensorInfo // in display order
+	Frames  FrameSink
+	Readers []ReadingSink
+}
+
+// Hub fans readings out to the sinks and keeps the latest state for new
+// clients. It is safe for concurrent use.
+type Hub struct {
+	device, version string
+	sensors         []SensorInfo
+	frames          FrameSink
+	readers         []ReadingSink
+
+	mu      sync.Mutex
+	latest  map[string]*entry
+	order   []*entry // entries in hello order, then in order of first reading
+	scratch []byte   // status and hello encoding
+}
+
+type entry struct {
+	name    string
+	json    []byte // the latest reading, encoded; nil before the first one
+	failing bool
+	status  []byte // the latest status message, encoded; nil before any
+}
+
+// New returns a Hub for the configuration in o, which must not be nil.
+func New(o *Options) *Hub {
+	h := &Hub{
+		device:  o.Device,
+		version: o.Version,
+		sensors: append([]SensorInfo(nil), o.Sensors...),
+		frames:  o.Frames,
+		readers: append([]ReadingSink(nil), o.Readers...),
+		latest:  make(map[string]*entry, len(o.Sensors)),
+	}
+	for _, s := range h.sensors {
+		h.entry(s.Name)
+	}
+	return h
+}
+
+// entry returns the state of sensor name, creating it. h.mu must be held
+// (or h not yet shared).
+func (h *Hub) entry(name string) *entry {
+	e := h.latest[name]
+	if e == nil {
+		e = &entry{name: name}
+		h.latest[name] = e
+		h.order = append(h.order, e)
+	}
+	return e
+}
+
+// Publish encodes r once, keeps it as its sensor's latest reading and hands
+// it to every sink. It does not keep r. Once every sensor has been seen and
+// its buffer has grown, Publish allocates nothing.
+func (h *Hub) Publish(r *reading.Reading) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.latest[r.Sensor]
+	if e == nil {
+		e = h.entry(r.Sensor)
+	}
+	e.json = r.AppendJSON(e.json[:0])
+	if h.frames != nil {
+		h.frames.Broadcast(e.json)
+	}
+	for _, s := range h.readers {
+		s.PublishReading(r)
+	}
+}
+
+// SetStatus records a sensor's health and broadcasts a status message. The
+// poller calls it when a sensor starts failing and when it recovers.
+func (h *Hub) SetStatus(s Status) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.entry(s.Sensor)
+	e.failing = !s.OK
+	e.status = h.appendStatus(e.status[:0], s)
+	if h.frames != nil {
+		h.frames.Broadcast(e.status)
+	}
+}
+
+func (h *Hub) appendStatus(dst []byte, s Status) []byte {
+	dst = append(dst, `{"type":"status","device":`...)
+	dst = reading.AppendString(dst, h.device)
+	dst = append(dst, `,"sensor":`...)
+	dst = reading.AppendString(dst, s.Sensor)
+	dst = append(dst, `,"ok":`...)
+	dst = strconv.AppendBool(dst, s.OK)
+	dst = append(dst, `,"error":`...)
+	dst = reading.AppendString(dst, s.Err)
+	dst = append(dst, `,"failures":`...)
+	dst = strconv.AppendUint(dst, s.Failures, 10)
+	dst = append(dst, `,"time":"`...)
+	dst = reading.AppendTime(dst, s.Time)
+	dst = append(dst, `","ts":`...)
+	dst = strconv.AppendInt(dst, s.Time.UnixMilli(), 10)
+	return append(dst, '}')
+}
+
+// AppendHello appends the hello message that opens every WebSocket session.
+func (h *Hub) AppendHello(dst []byte) []byte {
+	dst = append(dst, `{"type":"hello","device":`...)
+	dst = reading.AppendString(dst, h.device)
+	dst = append(dst, `,"version":`...)
+	dst = reading.AppendString(dst, h.version)
+	dst = append(dst, `,"sensors":[`...)
+	for i, s := range h.sensors {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"sensor":`...)
+		dst = reading.AppendString(dst, s.Name)
+		dst = append(dst, `,"interval_ms":`...)
+		dst = strconv.AppendInt(dst, s.Interval.Milliseconds(), 10)
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}"...)
+}
+
+// Snapshot sends a new client, through send, the hello message, the latest
+// reading of every sensor that has one and the status of every failing
+// sensor, in that order. It holds the hub's lock while it sends, so the
+// messages form one consistent state; send must therefore only queue, never
+// block. The payload is valid only during
+// the call. Snapshot stops at, and returns, send's first error.
+func (h *Hub) Snapshot(send func(payload []byte) error) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.scratch = h.AppendHello(h.scratch[:0])
+	if err := send(h.scratch); err != nil {
+		return fmt.Errorf("hub: send hello: %w", err)
+	}
+	for _, e := range h.order {
+		if e.json == nil {
+			continue
+		}
+		if err := send(e.json); err != nil {
+			return fmt.Errorf("hub: send latest reading of %s: %w", e.name, err)
+		}
+	}
+	for _, e := range h.order {
+		if !e.failing {
+			continue
+		}
+		if err := send(e.status); err != nil {
+			return fmt.Errorf("hub: send status of %s: %w", e.name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,177 @@
+package hub
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sensorcast/sensorcast/sensors/reading"
+)
+
+// frames records every payload broadcast to it, copying it as a real sink
+// must.
+type frames struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (f *frames) Broadcast(p []byte) int {
+	f.mu.Lock()
+	f.msgs = append(f.msgs, string(p))
+	f.mu.Unlock()
+	return 1
+}
+
+type readers struct{ got []reading.Reading }
+
+func (r *readers) PublishReading(x *reading.Reading) { r.got = append(r.got, *x) }
+
+var t0 = time.Date(2026, 11, 26, 19, 33, 27, 120e6, time.UTC)
+
+func newReading(sensor string, milli int64) *reading.Reading {
+	var r reading.Reading
+	r.Reset("pi", sensor, t0)
+	r.Add("temperature", reading.Celsius, milli)
+	return &r
+}
+
+func decode(t *testing.T, s string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		t.Fatalf("invalid JSON %q: %v", s, err)
+	}
+	return m
+}
+
+func TestPublishFansOutOnce(t *testing.T) {
+	f, rs := &frames{}, &readers{}
+	h := New(&Options{Device: "pi", Frames: f, Readers: []ReadingSink{rs}})
+	h.Publish(newReading("sim", 21375))
+	if len(f.msgs) != 1 || len(rs.got) != 1 {
+		t.Fatalf("got %d frames and %d readings, want 1 and 1", len(f.msgs), len(rs.got))
+	}
+	m := decode(t, f.msgs[0])
+	if m["type"] != "reading" || m["sensor"] != "sim" {
+		t.Errorf("frame = %s", f.msgs[0])
+	}
+	v := m["values"].(map[string]any)["temperature"].(map[string]any)
+	if v["v"] != 21.375 || v["unit"] != "°C" {
+		t.Errorf("temperature = %v", v)
+	}
+	if got, _ := rs.got[0].Lookup("temperature"); got.Milli != 21375 {
+		t.Errorf("reading sink got %v", got)
+	}
+}
+
+func TestSnapshot(t *testing.T) {
+	f := &frames{}
+	h := New(&Options{
+		Device: "pi", Version: "v1.2.3", Frames: f,
+		Sensors: []SensorInfo{{"sim", time.Second}, {"host", 5 * time.Second}, {"bme", 2 * time.Second}},
+	})
+	h.Publish(newReading("host", 1))
+	h.Publish(newReading("sim", 2))
+	h.Publish(newReading("sim", 3)) // replaces the previous one
+	h.SetStatus(Status{Sensor: "bme", Err: "read: i/o timeout", Failures: 3, Time: t0})
+	h.SetStatus(Status{Sensor: "host", Err: "boom", Failures: 1, Time: t0})
+	h.SetStatus(Status{Sensor: "host", OK: true, Failures: 1, Time: t0}) // recovered
+
+	var got []string
+	if err := h.Snapshot(func(p []byte) error { got = append(got, string(p)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 4 {
+		t.Fatalf("snapshot has %d messages, want 4: %q", len(got), got)
+	}
+	decode(t, got[0])
+	want := `{"type":"hello","device":"pi","version":"v1.2.3","sensors":[{"sensor":"sim","interval_ms":1000},{"sensor":"host","interval_ms":5000},{"sensor":"bme","interval_ms":2000}]}`
+	if got[0] != want {
+		t.Errorf("hello =\n%s\nwant\n%s", got[0], want)
+	}
+	// Latest readings in hello order: sim, then host.
+	if m := decode(t, got[1]); m["sensor"] != "sim" || m["values"].(map[string]any)["temperature"].(map[string]any)["v"] != 0.003 {
+		t.Errorf("second message = %s, want sim's latest reading", got[1])
+	}
+	if m := decode(t, got[2]); m["sensor"] != "host" {
+		t.Errorf("third message = %s, want host's reading", got[2])
+	}
+	wantStatus := `{"type":"status","device":"pi","sensor":"bme","ok":false,"error":"read: i/o timeout","failures":3,"time":"2026-11-26T19:33:27.120Z","ts":` +
+		fmt.Sprint(t0.UnixMilli()) + `}`
+	if got[3] != wantStatus {
+		t.Errorf("status =\n%s\nwant\n%s", got[3], wantStatus)
+	}
+	// Every status change was broadcast too.
+	var statuses int
+	for _, m := range f.msgs {
+		if strings.Contains(m, `"type":"status"`) {
+			statuses++
+		}
+	}
+	if statuses != 3 {
+		t.Errorf("broadcast %d status messages, want 3", statuses)
+	}
+}
+
+func TestSnapshotStopsAtSendError(t *testing.T) {
+	h := New(&Options{Device: "pi", Sensors: []SensorInfo{{"sim", time.Second}}})
+	h.Publish(newReading("sim", 1))
+	boom := errors.New("queue full")
+	var n int
+	err := h.Snapshot(func([]byte) error { n++; return boom })
+	if !errors.Is(err, boom) || n != 1 {
+		t.Fatalf("Snapshot = %v after %d sends, want %v after 1", err, n, boom)
+	}
+}
+
+func TestConcurrentPublish(t *testing.T) {
+	f := &frames{}
+	h := New(&Options{Device: "pi", Frames: f})
+	var wg sync.WaitGroup
+	for i := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := newReading(fmt.Sprint("s", i), 0)
+			for j := range 100 {
+				r.Reset("pi", r.Sensor, t0)
+				r.Add("n", reading.None, int64(j))
+				h.Publish(r)
+				h.Snapshot(func([]byte) error { return nil })
+			}
+		}()
+	}
+	wg.Wait()
+	if len(f.msgs) != 400 {
+		t.Fatalf("broadcast %d, want 400", len(f.msgs))
+	}
+	for _, m := range f.msgs {
+		decode(t, m)
+	}
+}
+
+type nopFrames struct{}
+
+func (nopFrames) Broadcast([]byte) int { return 0 }
+
+func TestNoAllocs(t *testing.T) {
+	h := New(&Options{Device: "pi", Frames: nopFrames{}, Sensors: []SensorInfo{{"sim", time.Second}}})
+	r := newReading("sim", 21375)
+	h.Publish(r) // grow the sensor's buffer once
+	if n := testing.AllocsPerRun(100, func() { h.Publish(r) }); n != 0 {
+		t.Errorf("Publish allocates %v times per reading, want 0", n)
+	}
+}
+
+func BenchmarkPublish(b *testing.B) {
+	h := New(&Options{Device: "pi", Frames: nopFrames{}})
+	r := newReading("sim", 21375)
+	b.ReportAllocs()
+	for b.Loop() {
+		h.Publish(r)
+	}
+}
