@@ -1,0 +1,292 @@
+package sensors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/sensorcast/sensorcast/sensors/reading"
+)
+
+// failLogEvery is how often a Source that keeps failing is logged again:
+// the Poller logs its first failure, every failLogEvery'th consecutive
+// failure after that, and its recovery.
+const failLogEvery = 60
+
+// PollerOptions configures a Poller. The zero value, like a nil
+// *PollerOptions, gives the defaults documented on each field.
+type PollerOptions struct {
+	// Device names this node in every Reading. Default: os.Hostname(),
+	// or "localhost" if that fails.
+	Device string
+
+	// Logger receives a line when a Source starts failing, every
+	// failLogEvery (60) consecutive failures after that, and when it
+	// recovers. Default: discard.
+	Logger *slog.Logger
+
+	// OnReading receives every successful sample. It is called on the
+	// Source's goroutine, so it must be safe to call concurrently for
+	// different Sources, and it delays that Source's next tick while it
+	// runs. r is valid only during the call: copy *r (a plain value) to
+	// keep it. Default: none.
+	OnReading func(r *reading.Reading)
+
+	// OnStatus is called on the Source's goroutine when a Source starts
+	// failing (its first failure after a success, or ever) and when it
+	// recovers (its first success after a failure). It is not called for
+	// every failure. Default: none.
+	OnStatus func(s Status)
+}
+
+// Status reports that a Source started failing (OK false) or recovered
+// (OK true).
+type Status struct {
+	Sensor      string
+	OK          bool
+	Err         string    // the failure; empty when OK
+	Failures    uint64    // failed Sense calls since Run started
+	Consecutive uint64    // failures since the last success; 0 when OK
+	Time        time.Time // when the Sense that changed the status started
+}
+
+// SourceStats is a snapshot of one Source's counters, as returned by
+// Poller.Stats.
+type SourceStats struct {
+	Name        string
+	Interval    time.Duration
+	Reads       uint64    // successful Sense calls, each emitted as a Reading
+	Failures    uint64    // failed or panicking Sense calls
+	Consecutive uint64    // failures since the last success
+	LastErr     string    // the most recent failure, even if since recovered
+	LastOK      time.Time // start of the last successful Sense; zero if none
+}
+
+// Poller reads a set of Sources, each at its own interval, and hands the
+// readings to PollerOptions.OnReading. Add the Sources, then call Run once.
+type Poller struct {
+	device    string
+	log       *slog.Logger
+	onReading func(r *reading.Reading)
+	onStatus  func(s Status)
+
+	mu      sync.Mutex // guards sources (the slice) and started
+	sources []*source
+	started bool
+}
+
+// source is one Source and its counters.
+type source struct {
+	src      Source
+	name     string
+	interval time.Duration
+
+	mu          sync.Mutex // guards the fields below, read by Stats
+	reads       uint64
+	failures    uint64
+	consecutive uint64
+	lastErr     string
+	lastOK      time.Time
+}
+
+// NewPoller returns a Poller with no Sources. o may be nil; NewPoller does
+// not keep o.
+func NewPoller(o *PollerOptions) *Poller {
+	var opts PollerOptions
+	if o != nil {
+		opts = *o
+	}
+	if opts.Device == "" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			h = "localhost"
+		}
+		opts.Device = h
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Poller{
+		device:    opts.Device,
+		log:       opts.Logger,
+		onReading: opts.OnReading,
+		onStatus:  opts.OnStatus,
+	}
+}
+
+// Add registers src to be read every interval. It fails if Run has already
+// been called, if interval is not positive, or if src's name is empty or
+// already taken.
+func (p *Poller) Add(src Source, interval time.Duration) error {
+	if src == nil {
+		return errors.New("sensors: add source: nil Source")
+	}
+	name := src.Name()
+	if interval <= 0 {
+		return fmt.Errorf("sensors: add source %q: interval %v is not positive", name, interval)
+	}
+	if name == "" {
+		return errors.New("sensors: add source: empty name")
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		return fmt.Errorf("sensors: add source %q: poller already running", name)
+	}
+	for _, s := range p.sources {
+		if s.name == name {
+			return fmt.Errorf("sensors: add source %q: duplicate name", name)
+		}
+	}
+	p.sources = append(p.sources, &source{src: src, name: name, interval: interval})
+	return nil
+}
+
+// Run reads every Source on its own goroutine: once right away, then on each
+// tick of its own time.Ticker. A failing or panicking Sense is counted,
+// logged and retried on the next tick; it does not stop the other Sources.
+//
+// Run blocks until ctx is done and every goroutine has returned, then calls
+// Halt on each Source that is a Halter. It returns nil, or the Halt errors
+// joined. Run may be called only once, and only after at least one Add.
+func (p *Poller) Run(ctx context.Context) error {
+	p.mu.Lock()
+	if p.started {
+		p.mu.Unlock()
+		return errors.New("sensors: run poller: already started")
+	}
+	if len(p.sources) == 0 {
+		p.mu.Unlock()
+		return errors.New("sensors: run poller: no sources added")
+	}
+	p.started = true
+	sources := p.sources
+	p.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, s := range sources {
+		wg.Go(func() { p.loop(ctx, s) })
+	}
+	wg.Wait()
+
+	var errs []error
+	for _, s := range sources {
+		if h, ok := s.src.(Halter); ok {
+			if err := h.Halt(); err != nil {
+				errs = append(errs, fmt.Errorf("sensors: halt %q: %w", s.name, err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// loop polls s until ctx is done. It reuses one Reading for every tick.
+func (p *Poller) loop(ctx context.Context, s *source) {
+	if ctx.Err() != nil {
+		return
+	}
+	r := new(reading.Reading)
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	p.poll(s, r)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if ctx.Err() != nil {
+				return
+			}
+			p.poll(s, r)
+		}
+	}
+}
+
+// poll takes one sample of s into r and reports it. In steady state, when
+// Sense keeps succeeding, it allocates nothing.
+func (p *Poller) poll(s *source, r *reading.Reading) {
+	now := time.Now()
+	r.Reset(p.device, s.name, now)
+	err := sense(s.src, r)
+	if err == nil {
+		s.mu.Lock()
+		s.reads++
+		s.lastOK = now
+		recovered := s.consecutive > 0
+		s.consecutive = 0
+		failures := s.failures
+		s.mu.Unlock()
+		if recovered {
+			p.log.Info("sensor recovered", "sensor", s.name, "failures", failures)
+			if p.onStatus != nil {
+				p.onStatus(Status{Sensor: s.name, OK: true, Failures: failures, Time: now})
+			}
+		}
+		if p.onReading != nil {
+			p.onReading(r)
+		}
+		return
+	}
+
+	msg := err.Error()
+	s.mu.Lock()
+	s.failures++
+	s.consecutive++
+	s.lastErr = msg
+	failures, consecutive := s.failures, s.consecutive
+	s.mu.Unlock()
+	if consecutive == 1 || consecutive%failLogEvery == 0 {
+		p.log.Warn("sensor failing", "sensor", s.name, "err", msg,
+			"consecutive", consecutive, "failures", failures)
+	}
+	if consecutive == 1 && p.onStatus != nil {
+		p.onStatus(Status{
+			Sensor:      s.name,
+			Err:         msg,
+			Failures:    failures,
+			Consecutive: consecutive,
+			Time:        now,
+		})
+	}
+}
+
+// sense calls src.Sense, turning a panic into an error.
+func sense(src Source, r *reading.Reading) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			if e, ok := v.(error); ok {
+				err = fmt.Errorf("sensors: sense %q: panic: %w", src.Name(), e)
+			} else {
+				err = fmt.Errorf("sensors: sense %q: panic: %v", src.Name(), v)
+			}
+		}
+	}()
+	return src.Sense(r)
+}
+
+// Stats returns a snapshot of each Source's counters, in the order they were
+// added. It is safe to call at any time, including while Run is running.
+func (p *Poller) Stats() []SourceStats {
+	p.mu.Lock()
+	sources := p.sources
+	p.mu.Unlock()
+	stats := make([]SourceStats, len(sources))
+	for i, s := range sources {
+		s.mu.Lock()
+		stats[i] = SourceStats{
+			Name:        s.name,
+			Interval:    s.interval,
+			Reads:       s.reads,
+			Failures:    s.failures,
+			Consecutive: s.consecutive,
+			LastErr:     s.lastErr,
+			LastOK:      s.lastOK,
+		}
+		s.mu.Unlock()
+	}
+	return stats
+}

@@ -1,0 +1,23 @@
+package sensors
+
+import "github.com/sensorcast/sensorcast/sensors/reading"
+
+// Source is one sensor that the Poller reads.
+type Source interface {
+	// Name returns the sensor's name, unique within a Poller. It must not
+	// change once the Source has been added.
+	Name() string
+
+	// Sense takes one sample and adds its values to r with r.Add. The
+	// caller has already called r.Reset with the device, Name and the
+	// current time; Sense must not call Reset or keep r after it returns.
+	// When Sense returns an error, whatever it added to r is discarded.
+	Sense(r *reading.Reading) error
+}
+
+// Halter is implemented by Sources that hold resources, such as open files
+// or a bus, to release when polling stops. The Poller calls Halt once, after
+// the Source's last Sense has returned.
+type Halter interface {
+	Halt() error
+}
