@@ -1,0 +1,437 @@
+package sensors_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/sensorcast/sensorcast/sensors"
+	"github.com/sensorcast/sensorcast/sensors/reading"
+	"github.com/sensorcast/sensorcast/sensors/sensortest"
+)
+
+func val(name string, milli int64) reading.Value {
+	return reading.Value{Name: name, Unit: reading.Celsius, Milli: milli}
+}
+
+// recorder collects what a Poller reports. Its methods are safe to call
+// from several source goroutines at once.
+type recorder struct {
+	start time.Time
+
+	mu       sync.Mutex
+	readings []got
+	statuses []sensors.Status
+}
+
+// got is one reading as seen by OnReading.
+type got struct {
+	device, sensor string
+	at             time.Duration // since start
+	values         string
+}
+
+func newRecorder() *recorder { return &recorder{start: time.Now()} }
+
+func (rec *recorder) onReading(r *reading.Reading) {
+	var vals []string
+	for _, v := range r.Values() {
+		vals = append(vals, v.Name+"="+string(reading.AppendMilli(nil, v.Milli)))
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.readings = append(rec.readings, got{r.Device, r.Sensor, r.Time.Sub(rec.start), strings.Join(vals, ",")})
+}
+
+func (rec *recorder) onStatus(s sensors.Status) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	rec.statuses = append(rec.statuses, s)
+}
+
+// times returns when sensor's readings were taken.
+func (rec *recorder) times(sensor string) []time.Duration {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var ts []time.Duration
+	for _, g := range rec.readings {
+		if g.sensor == sensor {
+			ts = append(ts, g.at)
+		}
+	}
+	return ts
+}
+
+func seconds(s ...float64) []time.Duration {
+	ds := make([]time.Duration, len(s))
+	for i, f := range s {
+		ds[i] = time.Duration(f * float64(time.Second))
+	}
+	return ds
+}
+
+// runFor runs p for d of fake time, cancels it and checks that Run returns
+// at once. It must be called inside a synctest bubble.
+func runFor(t *testing.T, p *sensors.Poller, d time.Duration) error {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	time.Sleep(d)
+	cancel()
+	synctest.Wait()
+	select {
+	case err := <-done:
+		return err
+	default:
+		t.Fatal("Run did not return after its context was cancelled")
+		return nil
+	}
+}
+
+// logBuffer returns a Logger that writes text lines without times to buf.
+func logBuffer(buf *bytes.Buffer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey && len(groups) == 0 {
+				return slog.Attr{}
+			}
+			return a
+		},
+	}))
+}
+
+func TestPollerIntervals(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		p := sensors.NewPoller(&sensors.PollerOptions{Device: "pi", OnReading: rec.onReading})
+		fast := &sensortest.Script{Sensor: "fast", Loop: true, Steps: []sensortest.Step{
+			sensortest.OK(val("t", 1)), sensortest.OK(val("t", 2)),
+		}}
+		// slow takes a second to answer; that must not delay fast.
+		slow := &sensortest.Script{Sensor: "slow", Loop: true, Steps: []sensortest.Step{
+			{Delay: time.Second, Values: []reading.Value{val("h", 3), val("p", -4)}},
+		}}
+		if err := p.Add(fast, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Add(slow, 3*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := runFor(t, p, 10500*time.Millisecond); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+
+		if got, want := rec.times("fast"), seconds(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10); !slices.Equal(got, want) {
+			t.Errorf("fast read at %v, want %v", got, want)
+		}
+		if got, want := rec.times("slow"), seconds(0, 3, 6, 9); !slices.Equal(got, want) {
+			t.Errorf("slow read at %v, want %v", got, want)
+		}
+		for _, g := range rec.readings {
+			want := "t=0.001"
+			switch {
+			case g.sensor == "slow":
+				want = "h=0.003,p=-0.004"
+			case g.at/time.Second%2 == 1:
+				want = "t=0.002"
+			}
+			if g.device != "pi" || g.values != want {
+				t.Errorf("reading %+v: want device pi, values %s", g, want)
+			}
+		}
+		stats := p.Stats()
+		if len(stats) != 2 || stats[0].Name != "fast" || stats[0].Reads != 11 || stats[0].Interval != time.Second ||
+			stats[1].Name != "slow" || stats[1].Reads != 4 || stats[1].Interval != 3*time.Second {
+			t.Errorf("Stats = %+v", stats)
+		}
+		if !stats[1].LastOK.Equal(rec.start.Add(9 * time.Second)) {
+			t.Errorf("slow LastOK = %v, want start+9s", stats[1].LastOK.Sub(rec.start))
+		}
+	})
+}
+
+func TestPollerFailures(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		var logs bytes.Buffer
+		p := sensors.NewPoller(&sensors.PollerOptions{
+			Device:    "pi",
+			Logger:    logBuffer(&logs),
+			OnReading: rec.onReading,
+			OnStatus:  rec.onStatus,
+		})
+		errBus := errors.New("i2c: no ack")
+		flaky := &sensortest.Script{Sensor: "flaky", Steps: []sensortest.Step{
+			sensortest.OK(val("t", 1000)),
+			sensortest.Fail(errBus),
+			// A value added before a failure must not leak into a reading.
+			{Values: []reading.Value{val("t", 9999)}, Err: errBus},
+			sensortest.Panic("boom"),
+			sensortest.OK(val("t", 2000)),
+		}}
+		steady := &sensortest.Script{Sensor: "steady", Loop: true, Steps: []sensortest.Step{sensortest.OK(val("t", 5))}}
+		for _, s := range []*sensortest.Script{flaky, steady} {
+			if err := p.Add(s, time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := runFor(t, p, 4500*time.Millisecond); err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+
+		if got, want := rec.times("steady"), seconds(0, 1, 2, 3, 4); !slices.Equal(got, want) {
+			t.Errorf("steady read at %v, want %v: a failing source disturbed another", got, want)
+		}
+		if got, want := rec.times("flaky"), seconds(0, 4); !slices.Equal(got, want) {
+			t.Errorf("flaky emitted readings at %v, want %v", got, want)
+		}
+		for _, g := range rec.readings {
+			if g.sensor == "flaky" && g.values != "t=1" && g.values != "t=2" {
+				t.Errorf("flaky reading %+v", g)
+			}
+		}
+		if flaky.Calls() != 5 {
+			t.Errorf("flaky Sense called %d times, want 5 (retried on every tick)", flaky.Calls())
+		}
+
+		wantStatus := []sensors.Status{
+			{Sensor: "flaky", Err: "i2c: no ack", Failures: 1, Consecutive: 1, Time: rec.start.Add(time.Second)},
+			{Sensor: "flaky", OK: true, Failures: 3, Time: rec.start.Add(4 * time.Second)},
+		}
+		if !slices.Equal(rec.statuses, wantStatus) {
+			t.Errorf("OnStatus got\n%+v\nwant\n%+v", rec.statuses, wantStatus)
+		}
+
+		st := p.Stats()[0]
+		if st.Reads != 2 || st.Failures != 3 || st.Consecutive != 0 || !st.LastOK.Equal(rec.start.Add(4*time.Second)) {
+			t.Errorf("flaky Stats = %+v", st)
+		}
+		if want := `sensors: sense "flaky": panic: boom`; st.LastErr != want {
+			t.Errorf("LastErr = %q, want %q", st.LastErr, want)
+		}
+
+		wantLogs := []string{
+			`level=WARN msg="sensor failing" sensor=flaky err="i2c: no ack" consecutive=1 failures=1`,
+			`level=INFO msg="sensor recovered" sensor=flaky failures=3`,
+		}
+		if got := strings.Split(strings.TrimSpace(logs.String()), "\n"); !slices.Equal(got, wantLogs) {
+			t.Errorf("logs:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(wantLogs, "\n"))
+		}
+	})
+}
+
+func TestPollerPanicError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		errBad := errors.New("bad state")
+		p := sensors.NewPoller(nil)
+		if err := p.Add(&sensortest.Script{Sensor: "x", Steps: []sensortest.Step{sensortest.Panic(errBad)}}, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		var status sensors.Status
+		p2 := sensors.NewPoller(&sensors.PollerOptions{OnStatus: func(s sensors.Status) { status = s }})
+		if err := p2.Add(&sensortest.Script{Sensor: "y", Steps: []sensortest.Step{sensortest.Panic(errBad)}}, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		var r reading.Reading
+		p2.PollOnce("y", &r)
+		if status.OK || !strings.Contains(status.Err, "panic: bad state") {
+			t.Errorf("status after a panic with an error: %+v", status)
+		}
+		if err := runFor(t, p, 1500*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if st := p.Stats()[0]; st.Failures != 2 || st.Consecutive != 2 || st.Reads != 0 {
+			t.Errorf("Stats after panic then end = %+v", st)
+		}
+	})
+}
+
+func TestPollerLogRateLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs bytes.Buffer
+		var statuses int
+		p := sensors.NewPoller(&sensors.PollerOptions{
+			Logger:   logBuffer(&logs),
+			OnStatus: func(sensors.Status) { statuses++ },
+		})
+		dead := &sensortest.Script{Sensor: "dead"} // no steps: always ErrEnd
+		if err := p.Add(dead, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := runFor(t, p, 130500*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+		var consecutive []string
+		for _, l := range lines {
+			_, c, _ := strings.Cut(l, "consecutive=")
+			c, _, _ = strings.Cut(c, " ")
+			consecutive = append(consecutive, c)
+		}
+		if want := []string{"1", "60", "120"}; !slices.Equal(consecutive, want) {
+			t.Errorf("logged at consecutive failures %v, want %v; logs:\n%s", consecutive, want, logs.String())
+		}
+		if statuses != 1 {
+			t.Errorf("OnStatus called %d times for one failing streak, want 1", statuses)
+		}
+		if st := p.Stats()[0]; st.Failures != 131 || st.Consecutive != 131 || st.LastErr != sensortest.ErrEnd.Error() || !st.LastOK.IsZero() {
+			t.Errorf("Stats = %+v", st)
+		}
+	})
+}
+
+func TestPollerHalt(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		errHalt := errors.New("bus busy")
+		a := &sensortest.Script{Sensor: "a", Loop: true, Steps: []sensortest.Step{sensortest.OK()}}
+		b := &sensortest.Script{Sensor: "b", Loop: true, Steps: []sensortest.Step{sensortest.OK()}, HaltErr: errHalt}
+		sim := sensors.NewSim(nil) // not a Halter
+		p := sensors.NewPoller(nil)
+		for _, s := range []sensors.Source{a, b, sim} {
+			if err := p.Add(s, time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		err := runFor(t, p, 2500*time.Millisecond)
+		if !errors.Is(err, errHalt) || !strings.Contains(err.Error(), `halt "b"`) {
+			t.Errorf("Run = %v, want the halt error of b", err)
+		}
+		if a.Halts() != 1 || b.Halts() != 1 {
+			t.Errorf("Halt called %d and %d times, want once each", a.Halts(), b.Halts())
+		}
+		if err := p.Run(t.Context()); err == nil {
+			t.Error("second Run succeeded")
+		}
+		if err := p.Add(&sensortest.Script{Sensor: "late"}, time.Second); err == nil {
+			t.Error("Add after Run succeeded")
+		}
+	})
+}
+
+func TestPollerCancelledBeforeRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := &sensortest.Script{Sensor: "a", Loop: true, Steps: []sensortest.Step{sensortest.OK()}}
+		p := sensors.NewPoller(nil)
+		if err := p.Add(s, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		if err := p.Run(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if s.Calls() != 0 || s.Halts() != 1 {
+			t.Errorf("after Run with a done context: %d Sense calls, %d Halt calls; want 0 and 1", s.Calls(), s.Halts())
+		}
+	})
+}
+
+func TestPollerAddErrors(t *testing.T) {
+	p := sensors.NewPoller(nil)
+	if err := p.Run(t.Context()); err == nil || !strings.Contains(err.Error(), "no sources") {
+		t.Errorf("Run with no sources = %v", err)
+	}
+	p = sensors.NewPoller(nil)
+	ok := &sensortest.Script{Sensor: "a"}
+	if err := p.Add(ok, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		src      sensors.Source
+		interval time.Duration
+		want     string
+	}{
+		{nil, time.Second, "nil Source"},
+		{&sensortest.Script{Sensor: "b"}, 0, "not positive"},
+		{&sensortest.Script{Sensor: "b"}, -time.Second, "not positive"},
+		{&sensortest.Script{Sensor: ""}, time.Second, "empty name"},
+		{&sensortest.Script{Sensor: "a"}, 2 * time.Second, `"a": duplicate name`},
+	} {
+		if err := p.Add(tc.src, tc.interval); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("Add(%v, %v) = %v, want an error containing %q", tc.src, tc.interval, err, tc.want)
+		}
+	}
+	if n := len(p.Stats()); n != 1 {
+		t.Errorf("%d sources after rejected Adds, want 1", n)
+	}
+}
+
+func TestPollerDefaultDevice(t *testing.T) {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		t.Skip("no hostname")
+	}
+	var device string
+	p := sensors.NewPoller(&sensors.PollerOptions{OnReading: func(r *reading.Reading) { device = r.Device }})
+	if err := p.Add(sensors.NewSim(nil), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	p.PollOnce("sim", new(reading.Reading))
+	if device != host {
+		t.Errorf("default Device = %q, want hostname %q", device, host)
+	}
+}
+
+// TestPollerOptionsCopied checks that NewPoller does not keep the caller's
+// options.
+func TestPollerOptionsCopied(t *testing.T) {
+	var calls int
+	o := &sensors.PollerOptions{Device: "pi", OnReading: func(*reading.Reading) { calls++ }}
+	p := sensors.NewPoller(o)
+	o.Device, o.OnReading = "other", nil
+	if err := p.Add(&sensortest.Script{Sensor: "a", Loop: true, Steps: []sensortest.Step{sensortest.OK()}}, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	r := new(reading.Reading)
+	p.PollOnce("a", r)
+	if calls != 1 || r.Device != "pi" {
+		t.Errorf("after changing the options: %d OnReading calls, device %q; want 1 and pi", calls, r.Device)
+	}
+}
+
+func TestPollerNoAllocs(t *testing.T) {
+	var sink int
+	p := sensors.NewPoller(&sensors.PollerOptions{Device: "pi", OnReading: func(r *reading.Reading) { sink += r.Len() }})
+	script := &sensortest.Script{Sensor: "script", Loop: true, Steps: []sensortest.Step{
+		sensortest.OK(val("a", 1), val("b", 2), val("c", 3)),
+	}}
+	for _, s := range []sensors.Source{script, sensors.NewSim(nil)} {
+		if err := p.Add(s, time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := new(reading.Reading)
+	for _, name := range []string{"script", "sim"} {
+		if n := testing.AllocsPerRun(1000, func() { p.PollOnce(name, r) }); n != 0 {
+			t.Errorf("one tick of %s: %v allocs, want 0", name, n)
+		}
+	}
+	if sink == 0 {
+		t.Error("OnReading was not called")
+	}
+}
+
+func BenchmarkPollerTick(b *testing.B) {
+	var buf []byte
+	p := sensors.NewPoller(&sensors.PollerOptions{
+		Device:    "pi",
+		OnReading: func(r *reading.Reading) { buf = r.AppendJSON(buf[:0]) },
+	})
+	if err := p.Add(sensors.NewSim(nil), time.Second); err != nil {
+		b.Fatal(err)
+	}
+	r := new(reading.Reading)
+	b.ReportAllocs()
+	for b.Loop() {
+		p.PollOnce("sim", r)
+	}
+}
