@@ -9,6 +9,6 @@
 // WebSocket only as the URL path in [Options.WSPath] and imports only the
 // standard library.
 //
-// static/model.js applies wire messages to a state object and is unit-tested
-// with Node (testdata/*.test.mjs, run by the Go tests); static/app.js renders it.
+// static/model.js applies wire messages to a state object; static/app.js
+// renders it. Both are tested with Node (testdata/*.test.mjs, run by go test).
 package dashboard

@@ -9,7 +9,8 @@ import (
 	"time"
 )
 
-// TestNodeModel runs the Node tests of static/model.js (testdata/*.test.mjs).
+// TestNodeModel runs the Node tests in testdata/*.test.mjs: model.js unit
+// tests and a smoke test of app.js against a fake DOM.
 // Without node the test is skipped, except in CI (CI=true), where it fails.
 func TestNodeModel(t *testing.T) {
 	node, err := exec.LookPath("node")
