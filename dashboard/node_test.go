@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// TestNodeModel runs the Node tests in testdata/*.test.mjs: model.js unit
+// TestJavaScript runs the Node tests in testdata/*.test.mjs: model.js unit
 // tests and a smoke test of app.js against a fake DOM.
 // Without node the test is skipped, except in CI (CI=true), where it fails.
-func TestNodeModel(t *testing.T) {
+func TestJavaScript(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
