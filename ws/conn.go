@@ -1,0 +1,315 @@
+package ws
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sensorcast/sensorcast/ws/internal/frame"
+)
+
+// connState is the life cycle of a connection.
+type connState uint8
+
+const (
+	stateOpen    connState = iota
+	stateClosing           // a close frame is queued or sent; reading goes on until the peer's close
+	stateClosed            // TCP is closed
+)
+
+// readSlack is the room the read array keeps beyond ReadLimit: one control
+// frame (6-byte masked header and 125 bytes) may arrive while a fragmented
+// message of ReadLimit bytes is being assembled, and a data frame header
+// may take up to 14 bytes.
+const readSlack = 6 + frame.MaxControlPayload
+
+// Conn is one upgraded WebSocket connection. It is created by the Server's
+// handshake and handed to OnOpen, OnMessage and OnClose. Its methods are safe
+// for concurrent use.
+//
+// Every buffer a Conn uses is allocated once with it and never grows: the
+// read array (ReadLimit plus one control frame), the send ring (SendQueue
+// frame pointers), the writev list and three control-frame buffers.
+type Conn struct {
+	s       *Server
+	nc      net.Conn
+	writeFn func() // c.writeLoop, bound once so that starting a writer does not allocate
+
+	// Reader state, owned by the reader goroutine.
+	rbuf   []byte       // read array; frames are parsed and unmasked in place
+	r, w   int          // unparsed bytes are rbuf[r:w]
+	msgLen int          // an open fragmented message is assembled at rbuf[:msgLen]
+	msgOp  frame.Opcode // its opcode; 0 when no fragmented message is open
+
+	lastSeen atomic.Int64 // unix nanoseconds of the last successful read
+
+	// Writer state, owned by the single active writer goroutine.
+	pongWire [maxCloseFrame]byte
+	iov      [][]byte    // fixed backing for bufs: SendQueue + 3 entries
+	bufs     net.Buffers // a field, so that WriteTo does not allocate
+	batch    []*outFrame // ring frames in the current writev
+
+	mu        sync.Mutex
+	state     connState
+	ring      []*outFrame // power-of-two ring of queued data frames
+	head      uint32      // ring[head&(len-1)] is the oldest frame
+	tail      uint32      // tail-head frames are queued
+	writing   bool        // a writer goroutine is running
+	ping      bool        // the shared ping frame is due
+	pong      bool        // pongStage holds a pong that is due
+	pongStage [maxCloseFrame]byte
+	pongN     uint8
+	closeWire []byte // the close frame to send; nil until closing starts
+	closeBuf  [maxCloseFrame]byte
+	closeSent bool
+	hangup    bool  // close TCP as soon as the close frame is written
+	drops     int   // consecutive frames dropped from a full ring
+	err       error // first cause of the close, given to OnClose
+
+	joined bool // in the broadcast set; guarded by s.mu
+	idx    int  // index in s.conns; guarded by s.mu
+}
+
+func (s *Server) newConn(nc net.Conn) *Conn {
+	c := &Conn{
+		s:     s,
+		nc:    nc,
+		rbuf:  make([]byte, s.opts.ReadLimit+readSlack),
+		ring:  make([]*outFrame, s.opts.SendQueue),
+		iov:   make([][]byte, s.opts.SendQueue+3),
+		batch: make([]*outFrame, s.opts.SendQueue),
+	}
+	c.writeFn = c.writeLoop
+	c.lastSeen.Store(time.Now().UnixNano())
+	return c
+}
+
+// RemoteAddr returns the address of the peer's end of the TCP connection.
+// Behind a reverse proxy this is the proxy.
+func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
+
+var errQueueFull = errors.New("send queue full")
+
+// Send queues payload as one text message to this connection only. It is
+// meant for the per-connection hello or snapshot in OnOpen, which then
+// reaches the client before any broadcast; it allocates a frame of its own,
+// unlike Broadcast. A frame queued by Send is never dropped in favour of a
+// broadcast: if the ring holds no room, Send returns an error instead. The
+// payload must be valid UTF-8; it is copied before Send returns. After the
+// connection starts closing, Send returns net.ErrClosed.
+func (c *Conn) Send(payload []byte) error {
+	f := newOwnFrame(payload)
+	c.mu.Lock()
+	if c.state != stateOpen || c.closeWire != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("ws: send: %w", net.ErrClosed)
+	}
+	if c.tail-c.head == uint32(len(c.ring)) {
+		c.mu.Unlock()
+		return fmt.Errorf("ws: send: %w", errQueueFull)
+	}
+	start := c.pushLocked(f)
+	c.mu.Unlock()
+	if start {
+		go c.writeFn()
+	}
+	return nil
+}
+
+// Close starts the closing handshake with code and reason (at most 123
+// bytes of UTF-8) and returns without waiting. Queued data frames are
+// discarded; the close frame goes out next, and TCP is closed when the
+// peer's close arrives or after one second. It returns net.ErrClosed if the
+// connection is already closing.
+func (c *Conn) Close(code StatusCode, reason string) error {
+	if err := checkSendClose(code, reason); err != nil {
+		return err
+	}
+	if !c.startClose(code, reason, nil, false, CloseError{Code: code, Reason: reason}) {
+		return fmt.Errorf("ws: close: %w", net.ErrClosed)
+	}
+	return nil
+}
+
+// pushLocked appends f to the ring, which must have room, takes a
+// reference, and reports whether the caller must start a writer.
+func (c *Conn) pushLocked(f *outFrame) (startWriter bool) {
+	c.ring[c.tail&uint32(len(c.ring)-1)] = f
+	c.tail++
+	return c.wakeLocked()
+}
+
+// wakeLocked marks a writer as running and reports whether the caller must
+// start it.
+func (c *Conn) wakeLocked() bool {
+	if c.writing {
+		return false
+	}
+	c.writing = true
+	return true
+}
+
+// enqueue queues a shared broadcast frame. A full ring drops its oldest
+// broadcast frame (the latest reading wins); MaxDrops drops in a row close
+// the connection with 1008. It reports whether f was queued.
+func (c *Conn) enqueue(f *outFrame) bool {
+	c.mu.Lock()
+	if c.state != stateOpen || c.closeWire != nil {
+		c.mu.Unlock()
+		return false
+	}
+	if c.tail-c.head == uint32(len(c.ring)) {
+		c.s.stats.drops.Add(1)
+		c.drops++
+		if limit := c.s.opts.MaxDrops; limit > 0 && c.drops >= limit {
+			drops := c.drops
+			c.startCloseLocked(0, "", c.s.slowWire, false,
+				fmt.Errorf("ws: write frames: %w", CloseError{Code: StatusPolicyViolation, Reason: "slow consumer"}))
+			c.s.stats.slow.Add(1)
+			start := c.wakeLocked()
+			c.mu.Unlock()
+			c.afterCloseStarted(start)
+			c.s.log.Warn("ws: closing slow consumer", "remote", c.nc.RemoteAddr().String(), "drops", drops)
+			return false
+		}
+		if !c.dropOldestLocked() {
+			c.mu.Unlock() // the ring is full of Send frames: drop the new one
+			return false
+		}
+	} else {
+		c.drops = 0
+	}
+	f.refs.Add(1)
+	start := c.pushLocked(f)
+	c.mu.Unlock()
+	if start {
+		go c.writeFn()
+	}
+	return true
+}
+
+// dropOldestLocked removes the oldest broadcast frame from the ring,
+// keeping the order of the others, and reports whether there was one.
+func (c *Conn) dropOldestLocked() bool {
+	m := uint32(len(c.ring) - 1)
+	for i := c.head; i != c.tail; i++ {
+		f := c.ring[i&m]
+		if !f.pooled {
+			continue
+		}
+		for j := i; j != c.head; j-- {
+			c.ring[j&m] = c.ring[(j-1)&m]
+		}
+		c.ring[c.head&m] = nil
+		c.head++
+		f.release()
+		return true
+	}
+	return false
+}
+
+// releaseRingLocked drops every queued data frame.
+func (c *Conn) releaseRingLocked() {
+	m := uint32(len(c.ring) - 1)
+	for ; c.head != c.tail; c.head++ {
+		c.ring[c.head&m].release()
+		c.ring[c.head&m] = nil
+	}
+}
+
+// queuePing schedules the shared ping frame.
+func (c *Conn) queuePing() {
+	c.mu.Lock()
+	if c.state != stateOpen || c.closeWire != nil {
+		c.mu.Unlock()
+		return
+	}
+	c.ping = true
+	start := c.wakeLocked()
+	c.mu.Unlock()
+	if start {
+		go c.writeFn()
+	}
+}
+
+// queuePong schedules a pong carrying p, replacing any pong not yet sent
+// (RFC 6455 §5.5.3 allows answering only the most recent ping).
+func (c *Conn) queuePong(p []byte) {
+	c.mu.Lock()
+	if c.state != stateOpen || c.closeWire != nil {
+		c.mu.Unlock()
+		return
+	}
+	n := frame.Put(c.pongStage[:], frame.Header{Fin: true, Opcode: frame.OpPong, Length: uint64(len(p))})
+	n += copy(c.pongStage[n:], p)
+	c.pongN = uint8(n)
+	c.pong = true
+	start := c.wakeLocked()
+	c.mu.Unlock()
+	if start {
+		go c.writeFn()
+	}
+}
+
+// startClose queues a close frame ahead of any data, which is discarded:
+// shared if non-nil, else one encoded from code and reason. With hangup the
+// writer closes TCP once the frame is out (an echo, or a failed
+// connection); without it the reader waits up to closeTimeout for the
+// peer's close. cause becomes the error given to OnClose. It reports whether
+// this call started the close.
+func (c *Conn) startClose(code StatusCode, reason string, shared []byte, hangup bool, cause error) bool {
+	c.mu.Lock()
+	if c.state != stateOpen {
+		c.mu.Unlock()
+		return false
+	}
+	c.startCloseLocked(code, reason, shared, hangup, cause)
+	start := c.wakeLocked()
+	c.mu.Unlock()
+	c.afterCloseStarted(start)
+	return true
+}
+
+func (c *Conn) startCloseLocked(code StatusCode, reason string, shared []byte, hangup bool, cause error) {
+	c.state = stateClosing
+	if c.err == nil {
+		c.err = cause
+	}
+	if shared != nil {
+		c.closeWire = shared
+	} else {
+		c.closeWire = c.closeBuf[:putClose(&c.closeBuf, code, reason)]
+	}
+	c.hangup = hangup
+	c.releaseRingLocked()
+}
+
+func (c *Conn) afterCloseStarted(startWriter bool) {
+	if startWriter {
+		go c.writeFn()
+	}
+	// Bound the wait for the peer's close (or, after a hangup close, for
+	// the writer to finish). SetReadDeadline is safe during a Read.
+	_ = c.nc.SetReadDeadline(time.Now().Add(closeTimeout))
+}
+
+// closeTCP closes the connection at once. cause is recorded if it is the
+// first. Queued frames are released; a writer blocked in writev returns
+// with an error and exits.
+func (c *Conn) closeTCP(cause error) {
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.mu.Unlock()
+		return
+	}
+	c.state = stateClosed
+	if c.err == nil {
+		c.err = cause
+	}
+	c.releaseRingLocked()
+	c.mu.Unlock()
+	_ = c.nc.Close()
+}

@@ -1,0 +1,387 @@
+package ws
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sensorcast/sensorcast/ws/internal/frame"
+)
+
+// Options configures a Server. A nil *Options means all defaults; NewServer
+// copies the struct before filling in defaults, so the caller's value is
+// never modified. Zero fields take their defaults.
+type Options struct {
+	// AllowedOrigins lists extra browser origins allowed to connect, each an
+	// exact "scheme://host[:port]" such as "https://pi.local:8443",
+	// compared without regard to case. A request with the same host as its
+	// Origin is always allowed, as is a request with no Origin (not a
+	// browser). Default: none, that is same-origin only. Every entry widens
+	// who can read the stream from a victim's browser; never add "*"-like
+	// catch-alls.
+	AllowedOrigins []string
+
+	// ReadLimit is the largest message accepted from a client, in bytes;
+	// larger ones close the connection with 1009. It also sizes each
+	// connection's read array (ReadLimit+131 bytes, allocated once).
+	// Default 1024: clients only send small commands. Raising it raises the
+	// memory held by every idle connection.
+	ReadLimit int
+
+	// SendQueue is the number of frames each connection may have queued,
+	// rounded up to a power of two. When full, the oldest broadcast frame is
+	// dropped. Default 8. Larger queues ride out longer client stalls but hold
+	// more pool frames; the frame pool holds 2*SendQueue+2 frames.
+	SendQueue int
+
+	// MaxBroadcast is the largest Broadcast payload in bytes; larger ones
+	// are refused and counted in Stats.TooBig. Default 16 KiB. The frame pool
+	// allocates (2*SendQueue+2)*(MaxBroadcast+10) bytes once, about 288 KiB
+	// with the defaults.
+	MaxBroadcast int
+
+	// WriteTimeout bounds each batched write to a client. A client that does
+	// not drain its TCP window for this long is disconnected. Default 5 s.
+	// Longer tolerates worse links but lets a stalled client pin pool frames
+	// for longer.
+	WriteTimeout time.Duration
+
+	// PingInterval is how often one shared ticker pings every connection;
+	// connections silent for 2*PingInterval are closed. Default 30 s;
+	// negative disables pings and the sweep, so half-open connections then
+	// linger until a write to them times out.
+	PingInterval time.Duration
+
+	// MaxDrops is how many consecutive frames may be dropped from a
+	// connection's full ring before it is closed with 1008 "slow consumer".
+	// Default 64 (about a minute of 1 Hz ticks); negative disables, leaving
+	// only WriteTimeout to cut off slow clients.
+	MaxDrops int
+
+	// HandshakeTimeout bounds writing the 101 response. Default 10 s.
+	// Reading the request is bounded by http.Server.ReadHeaderTimeout, which
+	// the caller should set.
+	HandshakeTimeout time.Duration
+
+	// MaxConns caps simultaneous connections; further upgrades get 503.
+	// Default 1024. Each idle connection costs about 2 KiB of heap plus the
+	// reader goroutine's stack.
+	MaxConns int
+
+	// OnOpen, if set, is called after the handshake and before the
+	// connection joins the broadcast set, so that whatever it sends with
+	// c.Send reaches the client before any broadcast. It runs on the
+	// handshake goroutine; keep it short.
+	OnOpen func(c *Conn)
+
+	// OnMessage, if set, receives each complete text message from a client.
+	// p is valid only during the call (it lies in the connection's read
+	// array); copy what you keep. It runs on the connection's reader
+	// goroutine: while it runs, that connection reads nothing.
+	OnMessage func(c *Conn, p []byte)
+
+	// OnClose, if set, is called once per opened connection after it is
+	// torn down, with the cause: a CloseError (see CloseStatus) or an I/O
+	// error, or nil for a close this side asked for that completed cleanly.
+	OnClose func(c *Conn, err error)
+
+	// Logger receives handshake rejections and closes at Debug and
+	// slow-consumer cut-offs at Warn. Default: discard.
+	Logger *slog.Logger
+}
+
+// Defaults used by NewServer for zero Options fields.
+const (
+	DefaultReadLimit        = 1024
+	DefaultSendQueue        = 8
+	DefaultMaxBroadcast     = 16 << 10
+	DefaultWriteTimeout     = 5 * time.Second
+	DefaultPingInterval     = 30 * time.Second
+	DefaultMaxDrops         = 64
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultMaxConns         = 1024
+)
+
+func (o *Options) cloneWithDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+		c.AllowedOrigins = append([]string(nil), o.AllowedOrigins...)
+	}
+	if c.ReadLimit <= 0 {
+		c.ReadLimit = DefaultReadLimit
+	}
+	if c.SendQueue <= 0 {
+		c.SendQueue = DefaultSendQueue
+	}
+	q := 1
+	for q < c.SendQueue {
+		q <<= 1
+	}
+	c.SendQueue = q
+	if c.MaxBroadcast <= 0 {
+		c.MaxBroadcast = DefaultMaxBroadcast
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.MaxDrops == 0 {
+		c.MaxDrops = DefaultMaxDrops
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = DefaultMaxConns
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return c
+}
+
+// Stats is a snapshot of a Server's counters. Counters other than Conns are
+// totals since NewServer.
+type Stats struct {
+	Conns        int    // connections open now
+	Accepted     uint64 // successful handshakes
+	Rejected     uint64 // handshakes answered with an error status or aborted
+	Broadcasts   uint64 // Broadcast calls that queued a frame
+	Drops        uint64 // frames dropped from full rings
+	SkippedTicks uint64 // Broadcast calls skipped because every pool frame was in use
+	TooBig       uint64 // Broadcast calls refused because the payload exceeded MaxBroadcast
+	Closed       uint64 // connections torn down
+	SlowClosed   uint64 // of those, cut off by WriteTimeout or MaxDrops
+	TimedOut     uint64 // of those, closed by the keepalive sweep
+}
+
+// Server accepts WebSocket connections (it is an http.Handler) and
+// broadcasts to them. Create it with NewServer; its methods are safe for
+// concurrent use.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+	pool *framePool
+
+	// Precompiled control frames shared by every connection.
+	pingWire  []byte
+	goingAway []byte // close 1001, sent by Shutdown
+	slowWire  []byte // close 1008 "slow consumer"
+
+	reserved atomic.Int64 // handshakes in progress plus open connections, for MaxConns
+
+	mu        sync.RWMutex
+	conns     []*Conn // every open connection; joined ones receive broadcasts
+	shutdown  bool
+	kaRunning bool          // the keepalive goroutine runs
+	kaWake    chan struct{} // wakes it when the last connection leaves
+	wg        sync.WaitGroup
+
+	stats struct {
+		accepted, rejected, broadcasts, drops, skipped, tooBig, closed, slow, timedOut atomic.Uint64
+	}
+}
+
+// NewServer returns a Server configured by o (nil for defaults). It
+// allocates the broadcast frame pool at once and starts no goroutines until
+// the first connection.
+func NewServer(o *Options) *Server {
+	s := &Server{opts: o.cloneWithDefaults(), kaWake: make(chan struct{}, 1)}
+	s.log = s.opts.Logger
+	s.pool = newFramePool(2*s.opts.SendQueue+2, s.opts.MaxBroadcast)
+	var b [maxCloseFrame]byte
+	n := frame.Put(b[:], frame.Header{Fin: true, Opcode: frame.OpPing})
+	s.pingWire = append([]byte(nil), b[:n]...)
+	s.goingAway = append([]byte(nil), b[:putClose(&b, StatusGoingAway, "server shutting down")]...)
+	s.slowWire = append([]byte(nil), b[:putClose(&b, StatusPolicyViolation, "slow consumer")]...)
+	return s
+}
+
+// Broadcast queues payload, one text message, to every open connection
+// and returns how many connections it was queued to. The payload is framed
+// once into a frame from the fixed pool and shared by all connections; it
+// is copied, so the caller may reuse it at once. Broadcast never blocks on
+// a client and does not allocate. A connection whose queue is full drops its
+// oldest broadcast frame. If every pool frame is still in use (stalled
+// clients), the call is skipped and counted in Stats.SkippedTicks; the next
+// one carries the latest data anyway. The payload must be valid UTF-8 and at
+// most MaxBroadcast bytes.
+func (s *Server) Broadcast(payload []byte) int {
+	if len(payload) > s.opts.MaxBroadcast {
+		s.stats.tooBig.Add(1)
+		return 0
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if len(s.conns) == 0 {
+		return 0
+	}
+	f := s.pool.get()
+	if f == nil {
+		s.stats.skipped.Add(1)
+		return 0
+	}
+	f.fill(payload)
+	n := 0
+	for _, c := range s.conns {
+		if c.joined && c.enqueue(f) {
+			n++
+		}
+	}
+	f.release()
+	s.stats.broadcasts.Add(1)
+	return n
+}
+
+// Stats returns a snapshot of the server's counters.
+func (s *Server) Stats() Stats {
+	s.mu.RLock()
+	n := len(s.conns)
+	s.mu.RUnlock()
+	return Stats{
+		Conns:        n,
+		Accepted:     s.stats.accepted.Load(),
+		Rejected:     s.stats.rejected.Load(),
+		Broadcasts:   s.stats.broadcasts.Load(),
+		Drops:        s.stats.drops.Load(),
+		SkippedTicks: s.stats.skipped.Load(),
+		TooBig:       s.stats.tooBig.Load(),
+		Closed:       s.stats.closed.Load(),
+		SlowClosed:   s.stats.slow.Load(),
+		TimedOut:     s.stats.timedOut.Load(),
+	}
+}
+
+func (s *Server) isShutdown() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.shutdown
+}
+
+// open registers a connection whose 101 response is out, runs OnOpen,
+// lets it join the broadcast set and starts its reader.
+func (s *Server) open(c *Conn) {
+	s.mu.Lock()
+	if s.shutdown {
+		s.mu.Unlock()
+		s.abortHandshake(c.nc, "server shutting down")
+		return
+	}
+	c.idx = len(s.conns)
+	s.conns = append(s.conns, c)
+	s.wg.Add(1) // the reader
+	if s.opts.PingInterval > 0 && !s.kaRunning {
+		s.kaRunning = true
+		s.wg.Add(1)
+		go s.keepalive()
+	}
+	s.mu.Unlock()
+	s.stats.accepted.Add(1)
+	s.log.Debug("ws: connection opened", "remote", c.nc.RemoteAddr().String())
+
+	if fn := s.opts.OnOpen; fn != nil {
+		fn(c)
+	}
+	s.mu.Lock()
+	c.joined = true
+	s.mu.Unlock()
+	go c.readLoop()
+}
+
+// remove takes a torn-down connection out of the server.
+func (s *Server) remove(c *Conn) {
+	s.mu.Lock()
+	last := len(s.conns) - 1
+	if c.idx <= last && s.conns[c.idx] == c {
+		s.conns[c.idx] = s.conns[last]
+		s.conns[c.idx].idx = c.idx
+		s.conns[last] = nil
+		s.conns = s.conns[:last]
+	}
+	empty := len(s.conns) == 0
+	s.mu.Unlock()
+	s.reserved.Add(-1)
+	s.stats.closed.Add(1)
+	if empty {
+		select {
+		case s.kaWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// keepalive is the one ticker for all connections: every PingInterval it
+// queues the shared ping frame to each connection and closes those silent
+// for more than 2*PingInterval. It exits when the last connection leaves.
+func (s *Server) keepalive() {
+	defer s.wg.Done()
+	iv := s.opts.PingInterval
+	t := time.NewTicker(iv)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-s.kaWake:
+		}
+		s.mu.Lock()
+		if len(s.conns) == 0 {
+			s.kaRunning = false
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+
+		cutoff := time.Now().Add(-2 * iv).UnixNano()
+		s.mu.RLock()
+		for _, c := range s.conns {
+			if c.lastSeen.Load() < cutoff {
+				s.stats.timedOut.Add(1)
+				c.closeTCP(fmt.Errorf("ws: keepalive: client silent for more than %v", 2*iv))
+				continue
+			}
+			c.queuePing()
+		}
+		s.mu.RUnlock()
+	}
+}
+
+// Shutdown sends a 1001 Going Away close frame to every connection, refuses
+// new upgrades with 503, and waits until every connection is gone or ctx is
+// done; then it closes the rest at once and returns ctx.Err(). Peers that
+// answer the close leave at once, the others within about a second.
+//
+// http.Server does not track hijacked connections, so register it:
+//
+//	srv.RegisterOnShutdown(func() { ws.Shutdown(ctx) })
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.shutdown = true
+	for _, c := range s.conns {
+		c.startClose(0, "", s.goingAway, false,
+			fmt.Errorf("ws: shutdown: %w", CloseError{Code: StatusGoingAway, Reason: "server shutting down"}))
+	}
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.RLock()
+	for _, c := range s.conns {
+		c.closeTCP(fmt.Errorf("ws: shutdown: %w", ctx.Err()))
+	}
+	s.mu.RUnlock()
+	return ctx.Err()
+}

@@ -1,0 +1,82 @@
+package ws
+
+import (
+	"fmt"
+	"time"
+)
+
+// writeLoop is the writer goroutine. It is started when something is queued
+// and no writer runs, and exits when nothing is left. Each batch takes the
+// pending pong or ping first, then either the close frame or up to
+// SendQueue ring frames, and goes out with one SetWriteDeadline and one
+// writev (net.Buffers.WriteTo). Only one writer runs at a time, so the
+// writer-owned fields (pongWire, iov, bufs, batch) need no lock.
+func (c *Conn) writeLoop() {
+	for {
+		c.mu.Lock()
+		if c.state == stateClosed {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.bufs = c.iov[:0]
+		if c.pong {
+			n := copy(c.pongWire[:], c.pongStage[:c.pongN])
+			c.bufs = append(c.bufs, c.pongWire[:n])
+			c.pong = false
+		}
+		if c.ping {
+			c.bufs = append(c.bufs, c.s.pingWire)
+			c.ping = false
+		}
+		nb := 0
+		closing, hangup := false, false
+		if c.closeWire != nil {
+			if !c.closeSent {
+				c.bufs = append(c.bufs, c.closeWire)
+				c.closeSent = true
+				closing, hangup = true, c.hangup
+			}
+		} else {
+			m := uint32(len(c.ring) - 1)
+			for c.head != c.tail && nb < len(c.batch) {
+				f := c.ring[c.head&m]
+				c.ring[c.head&m] = nil
+				c.head++
+				c.batch[nb] = f
+				nb++
+				c.bufs = append(c.bufs, f.wire)
+			}
+		}
+		if len(c.bufs) == 0 {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+
+		timeout := c.s.opts.WriteTimeout
+		if closing && timeout > closeTimeout {
+			timeout = closeTimeout
+		}
+		err := c.nc.SetWriteDeadline(time.Now().Add(timeout))
+		if err == nil {
+			_, err = c.bufs.WriteTo(c.nc)
+		}
+		for i := range nb {
+			c.batch[i].release()
+			c.batch[i] = nil
+		}
+		if err != nil {
+			if isTimeout(err) {
+				c.s.stats.slow.Add(1)
+				c.s.log.Warn("ws: closing stalled client", "remote", c.nc.RemoteAddr().String(), "timeout", timeout)
+			}
+			c.closeTCP(fmt.Errorf("ws: write frames: %w", err))
+			continue // observes stateClosed and exits
+		}
+		if hangup {
+			c.closeTCP(nil)
+		}
+	}
+}
