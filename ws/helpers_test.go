@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/sensorcast/sensorcast/ws/wstest"
@@ -110,7 +111,9 @@ func servePipe(s *Server, srv net.Conn) {
 	}
 }
 
-// pipeDial connects a test client to s over net.Pipe.
+// pipeDial connects a test client to s over net.Pipe. It must run in a
+// synctest bubble: it waits until the server side has joined the broadcast
+// set and its reader is blocked.
 func pipeDial(t testing.TB, s *Server) *wstest.Conn {
 	t.Helper()
 	cli, srv := net.Pipe()
@@ -120,6 +123,7 @@ func pipeDial(t testing.TB, s *Server) *wstest.Conn {
 		t.Fatalf("Handshake: %v", err)
 	}
 	t.Cleanup(func() { cli.Close() })
+	synctest.Wait()
 	return c
 }
 

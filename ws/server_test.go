@@ -1,7 +1,9 @@
 package ws
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -67,4 +69,74 @@ func waitConns(t testing.TB, s *Server, n int) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatalf("server did not reach %d connections", n)
+}
+
+// TestOnOpenSendBeforeBroadcast checks that what OnOpen sends reaches the
+// client before any broadcast, while broadcasts run continuously.
+func TestOnOpenSendBeforeBroadcast(t *testing.T) {
+	s, url := startServer(t, &Options{OnOpen: func(c *Conn) {
+		if err := c.Send([]byte("hello")); err != nil {
+			panic(err)
+		}
+	}})
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.Broadcast([]byte("tick"))
+				time.Sleep(10 * time.Microsecond)
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for range 20 {
+		c := dial(t, url, nil)
+		if p, err := c.ReadText(); err != nil || string(p) != "hello" {
+			t.Fatalf("first message %q, %v; want hello", p, err)
+		}
+	}
+}
+
+// TestStalledClientLoopback fills a real socket of a client that never
+// reads; another client keeps receiving every broadcast meanwhile, and the
+// stalled one is cut off after WriteTimeout.
+func TestStalledClientLoopback(t *testing.T) {
+	const timeout = 2 * time.Second
+	rec := newRecorder()
+	s, url := startServer(t, rec.opts(&Options{WriteTimeout: timeout, MaxDrops: -1, MaxBroadcast: 64 << 10}))
+	stalled := dial(t, url, nil)
+	_ = stalled
+	healthy := dial(t, url, nil)
+	waitConns(t, s, 2)
+	payload := []byte(strings.Repeat("x", 64<<10))
+	start := time.Now()
+	// 16 MiB to each: more than loopback socket buffers hold.
+	for i := range 256 {
+		if n := s.Broadcast(payload); n < 1 {
+			t.Fatalf("broadcast %d queued to %d (stats %+v)", i, n, s.Stats())
+		}
+		if _, err := healthy.ReadText(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d >= timeout {
+		t.Fatalf("healthy client took %v, longer than the stalled client's write timeout", d)
+	}
+	if st := s.Stats(); st.Conns != 2 {
+		t.Fatalf("stalled client already gone: %+v", st)
+	}
+	// The stalled client is cut off within WriteTimeout of its writer
+	// blocking.
+	err := rec.closeErr(t)
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("OnClose err %v", err)
+	}
+	if d := time.Since(start); d > timeout+2*time.Second {
+		t.Fatalf("stalled client cut off after %v", d)
+	}
 }
