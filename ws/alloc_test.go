@@ -1,0 +1,193 @@
+package ws
+
+import (
+	"net"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sensorcast/sensorcast/ws/wstest"
+)
+
+// masked100 is a masked client text frame with a 100-byte payload.
+var masked100 = wstest.Frame(true, wstest.OpText, []byte(strings.Repeat(`{"cmd":"x"}`, 10)[:100]), true, testKey)
+
+// discardConn is a net.Conn that swallows writes; only the methods the
+// server calls outside I/O are meaningful.
+type discardConn struct{ net.Conn }
+
+func (discardConn) RemoteAddr() net.Addr { return &net.TCPAddr{} }
+
+// parseFrame runs the server's in-place parse of one buffered frame.
+func parseFrame(c *Conn, in []byte) error {
+	c.r, c.w = 0, copy(c.rbuf, in)
+	return c.parseBuffered()
+}
+
+// startDrainedClients connects n clients whose only activity is reading
+// and discarding, into fixed buffers.
+func startDrainedClients(tb testing.TB, n int) *Server {
+	tb.Helper()
+	// MaxDrops is off: a tight loop of broadcasts outpaces the writers,
+	// and dropping then is the intended behaviour, not a reason to close.
+	s, url := startServer(tb, &Options{PingInterval: -1, MaxDrops: -1})
+	for range n {
+		c := dial(tb, url, nil)
+		nc := c.NetConn()
+		_ = nc.SetDeadline(time.Time{})
+		go func() {
+			var buf [4096]byte
+			for {
+				if _, err := nc.Read(buf[:]); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	waitConns(tb, s, n)
+	return s
+}
+
+// waitWritersIdle waits, without allocating, until no writer goroutine runs.
+func waitWritersIdle(t testing.TB, s *Server) {
+	for range 10_000_000 {
+		busy := false
+		s.mu.RLock()
+		for _, c := range s.conns {
+			c.mu.Lock()
+			busy = busy || c.writing
+			c.mu.Unlock()
+		}
+		s.mu.RUnlock()
+		if !busy {
+			return
+		}
+		runtime.Gosched()
+	}
+	t.Fatal("writers still busy")
+}
+
+func TestNoAllocs(t *testing.T) {
+	t.Run("parse+unmask 100-byte frame", func(t *testing.T) {
+		got := ""
+		s := NewServer(&Options{OnMessage: func(c *Conn, p []byte) { got = string(p[:3]) }})
+		s.opts.OnMessage = nil
+		c := s.newConn(discardConn{})
+		if a := testing.AllocsPerRun(1000, func() {
+			if err := parseFrame(c, masked100); err != nil {
+				t.Fatal(err)
+			}
+		}); a != 0 {
+			t.Fatalf("%v allocations", a)
+		}
+		if c.r != len(masked100) || got != "" {
+			t.Fatalf("frame not consumed: r=%d", c.r)
+		}
+	})
+	t.Run("Broadcast 120 bytes to 100 clients", func(t *testing.T) {
+		s := startDrainedClients(t, 100)
+		payload := []byte(strings.Repeat("y", 120))
+		for range 50 { // warm up the goroutine free lists
+			s.Broadcast(payload)
+		}
+		// Each run waits for the writers to finish, so that every Broadcast
+		// starts 100 writer goroutines, as at a 1 Hz tick.
+		if a := testing.AllocsPerRun(200, func() {
+			if n := s.Broadcast(payload); n != 100 {
+				t.Fatalf("queued to %d", n)
+			}
+			waitWritersIdle(t, s)
+		}); a != 0 {
+			t.Fatalf("%v allocations per Broadcast", a)
+		}
+	})
+	t.Run("writer drain of 8 frames", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		cli, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		srv, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		go func() {
+			var buf [4096]byte
+			for {
+				if _, err := cli.Read(buf[:]); err != nil {
+					return
+				}
+			}
+		}()
+		s := NewServer(nil)
+		c := s.newConn(srv)
+		var frames [8]*outFrame
+		for i := range frames {
+			frames[i] = s.pool.get() // held by the test for the whole run
+			frames[i].fill([]byte(strings.Repeat("z", 120)))
+		}
+		drain := func() {
+			c.mu.Lock()
+			c.writing = true
+			for _, f := range frames {
+				f.refs.Add(1)
+				c.pushLocked(f)
+			}
+			c.ping = true
+			c.mu.Unlock()
+			c.writeLoop()
+		}
+		if a := testing.AllocsPerRun(1000, drain); a != 0 {
+			t.Fatalf("%v allocations per drain", a)
+		}
+		for _, f := range frames {
+			if f.refs.Load() != 1 {
+				t.Fatalf("frame refs %d after drains, want 1", f.refs.Load())
+			}
+		}
+	})
+}
+
+func BenchmarkParseUnmask100(b *testing.B) {
+	s := NewServer(nil)
+	c := s.newConn(discardConn{})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(masked100)))
+	for b.Loop() {
+		if err := parseFrame(c, masked100); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBroadcast100Clients(b *testing.B) {
+	s := startDrainedClients(b, 100)
+	payload := []byte(strings.Repeat("y", 120))
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Broadcast(payload)
+	}
+	st := s.Stats()
+	b.ReportMetric(float64(st.Drops)/float64(b.N), "drops/op")
+	b.ReportMetric(float64(st.SkippedTicks)/float64(b.N), "skipped/op")
+}
+
+// BenchmarkBroadcast100ClientsPaced waits for every writer to finish after
+// each Broadcast, as at a 1 Hz tick: it measures the whole fan-out,
+// including starting 100 writers and their writev calls.
+func BenchmarkBroadcast100ClientsPaced(b *testing.B) {
+	s := startDrainedClients(b, 100)
+	payload := []byte(strings.Repeat("y", 120))
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Broadcast(payload)
+		waitWritersIdle(b, s)
+	}
+}
