@@ -24,9 +24,9 @@ type PollerOptions struct {
 	// or "localhost" if that fails.
 	Device string
 
-	// Logger receives a line when a Source starts failing, every
-	// failLogEvery (60) consecutive failures after that, and when it
-	// recovers. Default: discard.
+	// Logger receives a line when a Source starts failing, at every 60th
+	// consecutive failure after that, and when it recovers. Default:
+	// discard.
 	Logger *slog.Logger
 
 	// OnReading receives every successful sample. It is called on the

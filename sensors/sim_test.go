@@ -61,13 +61,20 @@ func TestSimDeterministic(t *testing.T) {
 	}
 }
 
-// TestSimGolden pins the first values of seed 1, so a change of the model or
-// a platform difference is caught.
+// TestSimGolden pins values of seed 1, so that a change of the model or a
+// platform difference is caught.
 func TestSimGolden(t *testing.T) {
-	got := fmt.Sprint(simValues(t, sensors.NewSim(nil), 5))
-	const want = "[[22490 50000 1010120] [22430 49900 1010190] [22450 49700 1010220] [22500 49600 1010110] [22540 49500 1010220]]"
-	if got != want {
-		t.Errorf("seed 1 gave\n%s\nwant\n%s", got, want)
+	vals := simValues(t, sensors.NewSim(nil), 10000)
+	for _, tc := range []struct {
+		from int
+		want string
+	}{
+		{0, "[[22490 50000 1010120] [22430 49900 1010190] [22450 49700 1010220] [22500 49600 1010110] [22540 49500 1010220]]"},
+		{9995, "[[19990 56000 1011390] [19980 55900 1011420] [20040 55600 1011430] [20060 55400 1011520] [20040 55200 1011570]]"},
+	} {
+		if got := fmt.Sprint(vals[tc.from : tc.from+5]); got != tc.want {
+			t.Errorf("seed 1, Sense %d to %d gave\n%s\nwant\n%s", tc.from, tc.from+4, got, tc.want)
+		}
 	}
 }
 
