@@ -58,6 +58,7 @@ type Conn struct {
 	head      uint32      // ring[head&(len-1)] is the oldest frame
 	tail      uint32      // tail-head frames are queued
 	writing   bool        // a writer goroutine is running
+	held      bool        // opening: queue but do not write until the broadcast set is joined
 	ping      bool        // the shared ping frame is due
 	pong      bool        // pongStage holds a pong that is due
 	pongStage [maxCloseFrame]byte
@@ -83,6 +84,7 @@ func (s *Server) newConn(nc net.Conn) *Conn {
 		batch: make([]*outFrame, s.opts.SendQueue),
 	}
 	c.writeFn = c.writeLoop
+	c.held = true
 	c.lastSeen.Store(time.Now().UnixNano())
 	return c
 }
@@ -145,11 +147,27 @@ func (c *Conn) pushLocked(f *outFrame) (startWriter bool) {
 // wakeLocked marks a writer as running and reports whether the caller must
 // start it.
 func (c *Conn) wakeLocked() bool {
-	if c.writing {
+	if c.writing || c.held {
 		return false
 	}
 	c.writing = true
 	return true
+}
+
+// unhold lets a new connection write once it has joined the broadcast
+// set, so that the client sees nothing (not even OnOpen's hello) before it
+// would also see every following broadcast.
+func (c *Conn) unhold() {
+	c.mu.Lock()
+	c.held = false
+	start := false
+	if c.tail != c.head || c.ping || c.pong || (c.closeWire != nil && !c.closeSent) {
+		start = c.wakeLocked()
+	}
+	c.mu.Unlock()
+	if start {
+		go c.writeFn()
+	}
 }
 
 // enqueue queues a shared broadcast frame. A full ring drops its oldest

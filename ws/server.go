@@ -291,6 +291,7 @@ func (s *Server) open(c *Conn) {
 	s.mu.Lock()
 	c.joined = true
 	s.mu.Unlock()
+	c.unhold()
 	go c.readLoop()
 }
 
