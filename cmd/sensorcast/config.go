@@ -1,0 +1,140 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is the whole configuration of sensorcast, as read from the TOML
+// file given with -config. Flags given on the command line override it.
+type Config struct {
+	Device  string         `toml:"device"` // default: the hostname
+	Listen  string         `toml:"listen"` // default: ":8080"
+	Sensors []SensorConfig `toml:"sensor"` // one [[sensor]] table each
+}
+
+// SensorConfig is one [[sensor]] table.
+type SensorConfig struct {
+	Driver   string        `toml:"driver"`   // "sim" or "host"
+	Name     string        `toml:"name"`     // default: the driver's name
+	Interval time.Duration `toml:"interval"` // e.g. "1s"; default per driver
+	Seed     *int64        `toml:"seed"`     // sim only
+
+	line int // line of the table's header, for errors
+}
+
+// Default intervals, by driver.
+var defaultIntervals = map[string]time.Duration{
+	"sim":  time.Second,
+	"host": 2 * time.Second,
+}
+
+// defaultConfig is what runs without a config file: the simulated sensor and
+// this machine's own metrics.
+func defaultConfig() *Config {
+	return &Config{
+		Listen: ":8080",
+		Sensors: []SensorConfig{
+			{Driver: "sim", Name: "sim", Interval: defaultIntervals["sim"]},
+			{Driver: "host", Name: "host", Interval: defaultIntervals["host"]},
+		},
+	}
+}
+
+// loadConfig reads and checks the file at path. Every error names the file
+// and, where it can be found, the line and key.
+func loadConfig(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	return parseConfig(path, src)
+}
+
+func parseConfig(path string, src []byte) (*Config, error) {
+	c := &Config{Listen: ":8080"}
+	md, err := toml.NewDecoder(bytes.NewReader(src)).Decode(c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			key := ""
+			if pe.LastKey != "" {
+				key = fmt.Sprintf(" (key %q)", pe.LastKey)
+			}
+			return nil, fmt.Errorf("%s:%d: %s%s", path, pe.Position.Line, pe.Message, key)
+		}
+		// Type mismatches come as "toml: line N (last key ...): ...".
+		if m := tomlLine.FindStringSubmatch(err.Error()); m != nil {
+			return nil, fmt.Errorf("%s:%s: %s", path, m[1], m[2])
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if un := md.Undecoded(); len(un) > 0 {
+		k := un[0]
+		return nil, fmt.Errorf("%s:%d: unknown key %q", path, lineOfKey(src, k[len(k)-1]), k.String())
+	}
+	headers := sensorHeaderLines(src)
+	seen := make(map[string]int)
+	for i := range c.Sensors {
+		s := &c.Sensors[i]
+		if i < len(headers) {
+			s.line = headers[i]
+		}
+		where := fmt.Sprintf("%s:%d: sensor #%d", path, s.line, i+1)
+		def, ok := defaultIntervals[s.Driver]
+		switch {
+		case s.Driver == "":
+			return nil, fmt.Errorf("%s: missing key \"driver\" (one of: sim, host)", where)
+		case !ok:
+			return nil, fmt.Errorf("%s: unknown driver %q (one of: sim, host)", where, s.Driver)
+		case s.Interval < 0 || (s.Interval > 0 && s.Interval < 10*time.Millisecond):
+			return nil, fmt.Errorf("%s: interval %v out of range (at least 10ms)", where, s.Interval)
+		case s.Seed != nil && s.Driver != "sim":
+			return nil, fmt.Errorf("%s: key \"seed\" is for driver \"sim\", not %q", where, s.Driver)
+		}
+		if s.Interval == 0 {
+			s.Interval = def
+		}
+		if s.Name == "" {
+			s.Name = s.Driver
+		}
+		if j, dup := seen[s.Name]; dup {
+			return nil, fmt.Errorf("%s: name %q already used by sensor #%d", where, s.Name, j+1)
+		}
+		seen[s.Name] = i
+	}
+	return c, nil
+}
+
+var tomlLine = regexp.MustCompile(`^toml: line (\d+) (.*)$`)
+
+var sensorHeader = regexp.MustCompile(`^\s*\[\[\s*sensor\s*\]\]`)
+
+// sensorHeaderLines returns the 1-based line of each [[sensor]] header.
+func sensorHeaderLines(src []byte) []int {
+	var lines []int
+	for i, l := range strings.Split(string(src), "\n") {
+		if sensorHeader.MatchString(l) {
+			lines = append(lines, i+1)
+		}
+	}
+	return lines
+}
+
+// lineOfKey returns the 1-based line where key is first assigned, or 0.
+func lineOfKey(src []byte, key string) int {
+	re := regexp.MustCompile(`^\s*("?)` + regexp.QuoteMeta(key) + `("?)\s*=`)
+	for i, l := range strings.Split(string(src), "\n") {
+		if re.MatchString(l) {
+			return i + 1
+		}
+	}
+	return 0
+}

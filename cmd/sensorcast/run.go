@@ -1,0 +1,198 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/sensorcast/sensorcast/cmd/sensorcast/internal/hub"
+	"github.com/sensorcast/sensorcast/dashboard"
+	"github.com/sensorcast/sensorcast/sensors"
+	"github.com/sensorcast/sensorcast/ws"
+)
+
+// version is stamped at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// stdout receives the output of -version; a variable so tests can capture it.
+var stdout io.Writer = os.Stdout
+
+// errUsage reports bad command-line flags; the flag package has already
+// printed why.
+var errUsage = errors.New("usage")
+
+// shutdownGrace bounds the whole shutdown: closing every WebSocket with
+// 1001 Going Away, stopping the HTTP server and the sensors.
+const shutdownGrace = 1500 * time.Millisecond
+
+// run is the whole program: main only turns its error into an exit code. It
+// returns nil after a clean shutdown, when ctx is cancelled.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sensorcast", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "", "`address` to serve the dashboard and WebSocket on (default \":8080\", or the config file's listen)")
+	configPath := fs.String("config", "", "TOML configuration `file` (default: simulated and host sensors)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sensorcast: unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return errUsage
+	}
+	if *showVersion {
+		fmt.Fprintf(stdout, "sensorcast %s\n", version)
+		return nil
+	}
+
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg := defaultConfig()
+	if *configPath != "" {
+		c, err := loadConfig(*configPath)
+		if err != nil {
+			return err
+		}
+		cfg = c
+	}
+	if *listen != "" {
+		cfg.Listen = *listen
+	}
+	if cfg.Device == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("device name: no \"device\" in the config and %w", err)
+		}
+		cfg.Device = host
+	}
+
+	sources, err := openSources(cfg, log)
+	if err != nil {
+		return err
+	}
+	if len(sources) == 0 {
+		return errors.New("no sensor could be opened")
+	}
+
+	// Each new WebSocket client first gets the hub's snapshot; the hub is
+	// built below, before the listener opens, so h is set by the time any
+	// client can connect.
+	var h *hub.Hub
+	wsSrv := ws.NewServer(&ws.Options{
+		Logger: log.With("component", "ws"),
+		OnOpen: func(c *ws.Conn) {
+			if err := h.Snapshot(c.Send); err != nil {
+				log.Warn("send snapshot", "remote", c.RemoteAddr(), "err", err)
+			}
+		},
+	})
+	infos := make([]hub.SensorInfo, len(sources))
+	for i, s := range sources {
+		infos[i] = hub.SensorInfo{Name: s.src.Name(), Interval: s.interval}
+	}
+	h = hub.New(&hub.Options{
+		Device:  cfg.Device,
+		Version: version,
+		Sensors: infos,
+		Frames:  wsSrv,
+	})
+	poller := sensors.NewPoller(&sensors.PollerOptions{
+		Device:    cfg.Device,
+		Logger:    log.With("component", "sensors"),
+		OnReading: h.Publish,
+		OnStatus: func(s sensors.Status) {
+			h.SetStatus(hub.Status{Sensor: s.Sensor, OK: s.OK, Err: s.Err, Failures: s.Failures, Time: s.Time})
+		},
+	})
+	for _, s := range sources {
+		if err := poller.Add(s.src, s.interval); err != nil {
+			return err
+		}
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/ws", wsSrv)
+	mux.Handle("/", dashboard.Handler(&dashboard.Options{WSPath: "/ws"}))
+	httpSrv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+
+	pollCtx, stopPolling := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { poller.Run(pollCtx) })
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- httpSrv.Serve(ln) }()
+	log.Info("sensorcast started", "version", version, "device", cfg.Device,
+		"addr", ln.Addr().String(), "sensors", len(sources))
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-serveErr:
+		err = fmt.Errorf("serve: %w", err)
+	}
+
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	stopPolling()
+	wg.Wait()
+	if werr := wsSrv.Shutdown(sctx); werr != nil {
+		log.Warn("websocket shutdown", "err", werr)
+	}
+	if herr := httpSrv.Shutdown(sctx); herr != nil {
+		log.Warn("http shutdown", "err", herr)
+		httpSrv.Close()
+	}
+	if err == nil {
+		log.Info("stopped")
+	}
+	return err
+}
+
+type source struct {
+	src      sensors.Source
+	interval time.Duration
+}
+
+// openSources builds the configured sources. A source that cannot run on
+// this machine (no host metric at all, say) is logged and skipped.
+func openSources(cfg *Config, log *slog.Logger) ([]source, error) {
+	var out []source
+	for _, sc := range cfg.Sensors {
+		switch sc.Driver {
+		case "sim":
+			o := &sensors.SimOpts{Name: sc.Name}
+			if sc.Seed != nil {
+				o.Seed = *sc.Seed
+			}
+			out = append(out, source{sensors.NewSim(o), sc.Interval})
+		case "host":
+			h, err := sensors.NewHost(&sensors.HostOpts{Name: sc.Name, Logger: log.With("sensor", sc.Name)})
+			if err != nil {
+				log.Warn("sensor skipped", "sensor", sc.Name, "err", err)
+				continue
+			}
+			out = append(out, source{h, sc.Interval})
+		default:
+			return nil, fmt.Errorf("sensor %q: unknown driver %q", sc.Name, sc.Driver)
+		}
+	}
+	return out, nil
+}
