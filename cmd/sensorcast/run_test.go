@@ -3,12 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/sensorcast/sensorcast/ws"
+	"github.com/sensorcast/sensorcast/ws/wstest"
 )
 
 func TestVersionFlag(t *testing.T) {
@@ -51,5 +59,100 @@ func TestBadConfigStopsBeforeStart(t *testing.T) {
 	}
 	if strings.Contains(errOut.String(), "started") {
 		t.Errorf("started despite the bad config: %s", errOut.String())
+	}
+}
+
+// syncBuffer is a log destination safe for the test and run to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var addrRE = regexp.MustCompile(`msg="sensorcast started".* addr=(\S+)`)
+
+// TestRun runs the whole program in-process: the page, the hello and the
+// readings on the WebSocket, then a cancelled context closes the client with
+// 1001 Going Away and run returns nil.
+func TestRun(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "c.toml")
+	os.WriteFile(cfg, []byte("device = \"bench\"\n[[sensor]]\ndriver = \"sim\"\ninterval = \"50ms\"\nseed = 7\n"), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-config", cfg, "-listen", "127.0.0.1:0"}, logs) }()
+
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == ""; time.Sleep(10 * time.Millisecond) {
+		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no start line in the log:\n%s", logs)
+		}
+	}
+
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Errorf("GET / = %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+
+	dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer dcancel()
+	c, _, err := wstest.Dial(dctx, "ws://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	var types []string
+	for len(types) < 4 {
+		p, err := c.ReadText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m struct{ Type, Device, Sensor string }
+		if err := json.Unmarshal(p, &m); err != nil {
+			t.Fatalf("invalid JSON %s: %v", p, err)
+		}
+		if m.Device != "bench" {
+			t.Errorf("device %q, want the config's %q", m.Device, "bench")
+		}
+		types = append(types, m.Type)
+	}
+	if types[0] != "hello" || types[1] != "reading" || types[3] != "reading" {
+		t.Errorf("message types %v, want hello then readings", types)
+	}
+
+	cancel()
+	for {
+		if _, _, _, err := c.ReadFrame(); err != nil {
+			break
+		}
+	}
+	if code, _, ok := c.CloseCode(); !ok || code != uint16(ws.StatusGoingAway) {
+		t.Errorf("close code %d (received: %v), want 1001", code, ok)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run = %v, want nil after shutdown", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("run did not return within 2s of cancellation")
 	}
 }
