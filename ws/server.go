@@ -306,8 +306,8 @@ func (s *Server) remove(c *Conn) {
 		s.conns = s.conns[:last]
 	}
 	empty := len(s.conns) == 0
+	s.reserved.Add(-1) // before unlocking, so that Stats().Conns never runs ahead of MaxConns
 	s.mu.Unlock()
-	s.reserved.Add(-1)
 	s.stats.closed.Add(1)
 	if empty {
 		select {

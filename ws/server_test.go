@@ -74,7 +74,9 @@ func waitConns(t testing.TB, s *Server, n int) {
 // TestOnOpenSendBeforeBroadcast checks that what OnOpen sends reaches the
 // client before any broadcast, while broadcasts run continuously.
 func TestOnOpenSendBeforeBroadcast(t *testing.T) {
-	s, url := startServer(t, &Options{OnOpen: func(c *Conn) {
+	// The broadcaster below outpaces the writers on purpose; MaxDrops is off
+	// so that the drops it causes do not close the clients.
+	s, url := startServer(t, &Options{MaxDrops: -1, OnOpen: func(c *Conn) {
 		if err := c.Send([]byte("hello")); err != nil {
 			panic(err)
 		}
