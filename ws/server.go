@@ -359,7 +359,7 @@ func (s *Server) keepalive() {
 //
 // http.Server does not track hijacked connections, so register it:
 //
-//	srv.RegisterOnShutdown(func() { ws.Shutdown(ctx) })
+//	srv.RegisterOnShutdown(func() { hub.Shutdown(ctx) })
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	s.shutdown = true
