@@ -7,7 +7,7 @@
 #   make armv7      bin/sensorcast-linux-armv7  (Pi 2/3/4, 32-bit OS)
 #   make armv6      bin/sensorcast-linux-armv6  (Pi 1/Zero/Zero W)
 #   make cross      all three
-#   make fuzz       run every fuzz target briefly (FUZZTIME, default 10s each)
+#   make fuzz       run every fuzz target briefly (FUZZTIME, default 60s each)
 #   make clean
 
 GO       ?= go
@@ -16,7 +16,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 LDFLAGS  := -s -w -X main.version=$(VERSION)
 # Release builds: static, no cgo, reproducible paths, stripped, version stamped.
 RELEASE  := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
-FUZZTIME ?= 10s
+FUZZTIME ?= 60s
 ARGS     ?=
 
 .PHONY: all build run test vet fmt-check arm64 armv7 armv6 cross fuzz clean

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/sensorcast/sensorcast/cmd/sensorcast/internal/hub"
-	"github.com/sensorcast/sensorcast/dashboard"
 	"github.com/sensorcast/sensorcast/sensors"
 	"github.com/sensorcast/sensorcast/ws"
 )
@@ -125,11 +124,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("/ws", wsSrv)
-	mux.Handle("/", dashboard.Handler(&dashboard.Options{WSPath: "/ws"}))
 	httpSrv := &http.Server{
-		Handler:           mux,
+		Handler:           newMux(wsSrv),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -164,35 +160,4 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Info("stopped")
 	}
 	return err
-}
-
-type source struct {
-	src      sensors.Source
-	interval time.Duration
-}
-
-// openSources builds the configured sources. A source that cannot run on
-// this machine (no host metric at all, say) is logged and skipped.
-func openSources(cfg *Config, log *slog.Logger) ([]source, error) {
-	var out []source
-	for _, sc := range cfg.Sensors {
-		switch sc.Driver {
-		case "sim":
-			o := &sensors.SimOpts{Name: sc.Name}
-			if sc.Seed != nil {
-				o.Seed = *sc.Seed
-			}
-			out = append(out, source{sensors.NewSim(o), sc.Interval})
-		case "host":
-			h, err := sensors.NewHost(&sensors.HostOpts{Name: sc.Name, Logger: log.With("sensor", sc.Name)})
-			if err != nil {
-				log.Warn("sensor skipped", "sensor", sc.Name, "err", err)
-				continue
-			}
-			out = append(out, source{h, sc.Interval})
-		default:
-			return nil, fmt.Errorf("sensor %q: unknown driver %q", sc.Name, sc.Driver)
-		}
-	}
-	return out, nil
 }
