@@ -18,6 +18,9 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 RELEASE  := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 FUZZTIME ?= 60s
 ARGS     ?=
+# Test-only modules (their own go.mod, so the Pi binary never links their
+# peer libraries): every go.mod below the root.
+TESTMODS := $(patsubst ./%/go.mod,%,$(shell find . -mindepth 2 -name go.mod -not -path '*/node_modules/*' | sort))
 
 .PHONY: all build run test vet fmt-check arm64 armv7 armv6 cross fuzz clean
 
@@ -35,11 +38,11 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
-	cd bench && $(GO) vet ./...
+	@for m in $(TESTMODS); do echo "cd $$m && $(GO) vet ./..."; (cd $$m && $(GO) vet ./...) || exit 1; done
 
 test: fmt-check vet
 	$(GO) test -race -timeout 20m ./...
-	cd bench && $(GO) test -race -timeout 20m ./...
+	@for m in $(TESTMODS); do echo "cd $$m && $(GO) test -race ./..."; (cd $$m && $(GO) test -race -timeout 20m ./...) || exit 1; done
 
 arm64:
 	GOOS=linux GOARCH=arm64 $(RELEASE) -o $(BINDIR)/sensorcast-linux-arm64 ./cmd/sensorcast
