@@ -41,7 +41,17 @@ type PollerOptions struct {
 	// recovers (its first success after a failure). It is not called for
 	// every failure. Default: none.
 	OnStatus func(s Status)
+
+	// MaxBackoff caps the delay between retries of a failing Source. After
+	// its n'th consecutive failure a Source is next read after its
+	// interval times 2^(n-1), but never later than MaxBackoff (nor sooner
+	// than its interval); its first success puts it back on its interval.
+	// Default: one minute.
+	MaxBackoff time.Duration
 }
+
+// DefaultMaxBackoff is PollerOptions.MaxBackoff's default.
+const DefaultMaxBackoff = time.Minute
 
 // Status reports that a Source started failing (OK false) or recovered
 // (OK true).
@@ -73,6 +83,7 @@ type Poller struct {
 	log       *slog.Logger
 	onReading func(r *reading.Reading)
 	onStatus  func(s Status)
+	maxBack   time.Duration
 
 	mu      sync.Mutex // guards sources (the slice) and started
 	sources []*source
@@ -110,7 +121,11 @@ func NewPoller(o *PollerOptions) *Poller {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = DefaultMaxBackoff
+	}
 	return &Poller{
+		maxBack:   opts.MaxBackoff,
 		device:    opts.Device,
 		log:       opts.Logger,
 		onReading: opts.OnReading,
@@ -146,9 +161,11 @@ func (p *Poller) Add(src Source, interval time.Duration) error {
 	return nil
 }
 
-// Run reads every Source on its own goroutine: once right away, then on each
-// tick of its own time.Ticker. A failing or panicking Sense is counted,
-// logged and retried on the next tick; it does not stop the other Sources.
+// Run reads every Source on its own goroutine: once right away, then every
+// interval. A failing or panicking Sense is counted, logged and retried
+// with exponential backoff (see Backoff and PollerOptions.MaxBackoff); it
+// does not stop the other Sources, and the Source is back on its interval
+// from its first success.
 //
 // Run blocks until ctx is done and every goroutine has returned, then calls
 // Halt on each Source that is a Halter. It returns nil, or the Halt errors
@@ -185,14 +202,17 @@ func (p *Poller) Run(ctx context.Context) error {
 }
 
 // loop polls s until ctx is done. It reuses one Reading for every tick.
+// Each read is scheduled from the start of the previous one: its interval
+// later after a success, Backoff later after a failure.
 func (p *Poller) loop(ctx context.Context, s *source) {
 	if ctx.Err() != nil {
 		return
 	}
 	r := new(reading.Reading)
-	t := time.NewTicker(s.interval)
+	start := time.Now()
+	consecutive := p.poll(s, r)
+	t := time.NewTimer(p.delay(s.interval, consecutive, start))
 	defer t.Stop()
-	p.poll(s, r)
 	for {
 		select {
 		case <-ctx.Done():
@@ -201,14 +221,42 @@ func (p *Poller) loop(ctx context.Context, s *source) {
 			if ctx.Err() != nil {
 				return
 			}
-			p.poll(s, r)
+			start = time.Now()
+			consecutive = p.poll(s, r)
+			t.Reset(p.delay(s.interval, consecutive, start))
 		}
 	}
 }
 
-// poll takes one sample of s into r and reports it. In steady state, when
-// Sense keeps succeeding, it allocates nothing.
-func (p *Poller) poll(s *source, r *reading.Reading) {
+// delay returns how long from now the next read of a source starts, given
+// when the last one started and how many times in a row it has failed.
+func (p *Poller) delay(interval time.Duration, consecutive uint64, start time.Time) time.Duration {
+	d := Backoff(interval, consecutive, p.maxBack)
+	if d = time.Until(start.Add(d)); d < 0 {
+		return 0
+	}
+	return d
+}
+
+// Backoff returns the wait before the next read of a Source read every
+// interval that has failed consecutive times in a row: interval when
+// consecutive is 0 or 1, then doubling with each further failure, capped
+// at max (but never below interval).
+func Backoff(interval time.Duration, consecutive uint64, max time.Duration) time.Duration {
+	if max < interval {
+		max = interval
+	}
+	d := interval
+	for i := uint64(1); i < consecutive && d < max; i++ {
+		d *= 2
+	}
+	return min(d, max)
+}
+
+// poll takes one sample of s into r and reports it. It returns the number
+// of consecutive failures, 0 after a success. In steady state, when Sense
+// keeps succeeding, it allocates nothing.
+func (p *Poller) poll(s *source, r *reading.Reading) uint64 {
 	now := time.Now()
 	r.Reset(p.device, s.name, now)
 	err := sense(s.src, r)
@@ -229,7 +277,7 @@ func (p *Poller) poll(s *source, r *reading.Reading) {
 		if p.onReading != nil {
 			p.onReading(r)
 		}
-		return
+		return 0
 	}
 
 	msg := err.Error()
@@ -252,6 +300,7 @@ func (p *Poller) poll(s *source, r *reading.Reading) {
 			Time:        now,
 		})
 	}
+	return consecutive
 }
 
 // sense calls src.Sense, turning a panic into an error.

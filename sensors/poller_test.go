@@ -184,14 +184,16 @@ func TestPollerFailures(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := runFor(t, p, 4500*time.Millisecond); err != nil {
+		// flaky: OK at 0s, fails at 1s, retried 1s later (2s), then 2s
+		// later (4s), then 4s later (8s) where it recovers.
+		if err := runFor(t, p, 8500*time.Millisecond); err != nil {
 			t.Fatalf("Run: %v", err)
 		}
 
-		if got, want := rec.times("steady"), seconds(0, 1, 2, 3, 4); !slices.Equal(got, want) {
+		if got, want := rec.times("steady"), seconds(0, 1, 2, 3, 4, 5, 6, 7, 8); !slices.Equal(got, want) {
 			t.Errorf("steady read at %v, want %v: a failing source disturbed another", got, want)
 		}
-		if got, want := rec.times("flaky"), seconds(0, 4); !slices.Equal(got, want) {
+		if got, want := rec.times("flaky"), seconds(0, 8); !slices.Equal(got, want) {
 			t.Errorf("flaky emitted readings at %v, want %v", got, want)
 		}
 		for _, g := range rec.readings {
@@ -200,19 +202,19 @@ func TestPollerFailures(t *testing.T) {
 			}
 		}
 		if flaky.Calls() != 5 {
-			t.Errorf("flaky Sense called %d times, want 5 (retried on every tick)", flaky.Calls())
+			t.Errorf("flaky Sense called %d times, want 5 (retried with backoff)", flaky.Calls())
 		}
 
 		wantStatus := []sensors.Status{
 			{Sensor: "flaky", Err: "i2c: no ack", Failures: 1, Consecutive: 1, Time: rec.start.Add(time.Second)},
-			{Sensor: "flaky", OK: true, Failures: 3, Time: rec.start.Add(4 * time.Second)},
+			{Sensor: "flaky", OK: true, Failures: 3, Time: rec.start.Add(8 * time.Second)},
 		}
 		if !slices.Equal(rec.statuses, wantStatus) {
 			t.Errorf("OnStatus got\n%+v\nwant\n%+v", rec.statuses, wantStatus)
 		}
 
 		st := p.Stats()[0]
-		if st.Reads != 2 || st.Failures != 3 || st.Consecutive != 0 || !st.LastOK.Equal(rec.start.Add(4*time.Second)) {
+		if st.Reads != 2 || st.Failures != 3 || st.Consecutive != 0 || !st.LastOK.Equal(rec.start.Add(8*time.Second)) {
 			t.Errorf("flaky Stats = %+v", st)
 		}
 		if want := `sensors: sense "flaky": panic: boom`; st.LastErr != want {
@@ -260,8 +262,9 @@ func TestPollerLogRateLimit(t *testing.T) {
 		var logs bytes.Buffer
 		var statuses int
 		p := sensors.NewPoller(&sensors.PollerOptions{
-			Logger:   logBuffer(&logs),
-			OnStatus: func(sensors.Status) { statuses++ },
+			Logger:     logBuffer(&logs),
+			OnStatus:   func(sensors.Status) { statuses++ },
+			MaxBackoff: time.Second, // no backoff: retried every tick
 		})
 		dead := &sensortest.Script{Sensor: "dead"} // no steps: always ErrEnd
 		if err := p.Add(dead, time.Second); err != nil {
@@ -434,4 +437,63 @@ func BenchmarkPollerTick(b *testing.B) {
 	for b.Loop() {
 		p.PollOnce("sim", r)
 	}
+}
+
+func TestBackoff(t *testing.T) {
+	for _, tc := range []struct {
+		interval    time.Duration
+		consecutive uint64
+		max, want   time.Duration
+	}{
+		{time.Second, 0, time.Minute, time.Second},
+		{time.Second, 1, time.Minute, time.Second},
+		{time.Second, 2, time.Minute, 2 * time.Second},
+		{time.Second, 3, time.Minute, 4 * time.Second},
+		{time.Second, 6, time.Minute, 32 * time.Second},
+		{time.Second, 7, time.Minute, time.Minute},
+		{time.Second, 1 << 62, time.Minute, time.Minute},     // no overflow
+		{10 * time.Second, 5, time.Second, 10 * time.Second}, // cap below interval
+		{3 * time.Second, 2, 5 * time.Second, 5 * time.Second},
+	} {
+		if got := sensors.Backoff(tc.interval, tc.consecutive, tc.max); got != tc.want {
+			t.Errorf("Backoff(%v, %d, %v) = %v, want %v", tc.interval, tc.consecutive, tc.max, got, tc.want)
+		}
+	}
+}
+
+// TestPollerBackoffRecovers: a device that vanishes is retried ever more
+// rarely, up to the cap, and is back on its interval as soon as it answers.
+func TestPollerBackoffRecovers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		p := sensors.NewPoller(&sensors.PollerOptions{
+			OnReading:  rec.onReading,
+			OnStatus:   rec.onStatus,
+			MaxBackoff: 4 * time.Second,
+		})
+		gone := errors.New("i2c: no such device")
+		steps := []sensortest.Step{sensortest.OK(val("t", 1))}
+		for range 5 {
+			steps = append(steps, sensortest.Fail(gone))
+		}
+		steps = append(steps, sensortest.OK(val("t", 2)), sensortest.OK(val("t", 3)))
+		s := &sensortest.Script{Sensor: "s", Steps: steps}
+		if err := p.Add(s, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		// OK 0; fail 1, 2 (+1), 4 (+2), 8 (+4), 12 (+4 cap); OK 16 (+4), OK 17.
+		if err := runFor(t, p, 17500*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := rec.times("s"), seconds(0, 16, 17); !slices.Equal(got, want) {
+			t.Errorf("readings at %v, want %v", got, want)
+		}
+		want := []sensors.Status{
+			{Sensor: "s", Err: gone.Error(), Failures: 1, Consecutive: 1, Time: rec.start.Add(time.Second)},
+			{Sensor: "s", OK: true, Failures: 5, Time: rec.start.Add(16 * time.Second)},
+		}
+		if !slices.Equal(rec.statuses, want) {
+			t.Errorf("statuses\n%+v\nwant\n%+v", rec.statuses, want)
+		}
+	})
 }
