@@ -260,7 +260,8 @@ func (p *Poller) poll(s *source, r *reading.Reading) uint64 {
 	now := time.Now()
 	r.Reset(p.device, s.name, now)
 	err := sense(s.src, r)
-	if err == nil {
+	unchanged := errors.Is(err, ErrUnchanged)
+	if err == nil || unchanged {
 		s.mu.Lock()
 		s.reads++
 		s.lastOK = now
@@ -274,7 +275,7 @@ func (p *Poller) poll(s *source, r *reading.Reading) uint64 {
 				p.onStatus(Status{Sensor: s.name, OK: true, Failures: failures, Time: now})
 			}
 		}
-		if p.onReading != nil {
+		if p.onReading != nil && !unchanged {
 			p.onReading(r)
 		}
 		return 0
