@@ -2,6 +2,7 @@ package hub
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -44,6 +45,7 @@ type Options struct {
 	Sensors []SensorInfo // in display order
 	Frames  FrameSink
 	Readers []ReadingSink
+	History HistoryOptions // the zero value means the defaults
 }
 
 // Hub fans readings out to the sinks and keeps the latest state for new
@@ -53,6 +55,7 @@ type Hub struct {
 	sensors         []SensorInfo
 	frames          FrameSink
 	readers         []ReadingSink
+	history         HistoryOptions
 
 	mu      sync.Mutex
 	latest  map[string]*entry
@@ -65,6 +68,11 @@ type entry struct {
 	json    []byte // the latest reading, encoded; nil before the first one
 	failing bool
 	status  []byte // the latest status message, encoded; nil before any
+
+	interval time.Duration // from Options.Sensors; 0 when not configured
+	err      string        // the latest status's error
+	failures uint64        // the latest status's failure count
+	hist     *series       // nil before the first reading or with History.Off
 }
 
 // New returns a Hub for the configuration in o, which must not be nil.
@@ -76,9 +84,10 @@ func New(o *Options) *Hub {
 		frames:  o.Frames,
 		readers: append([]ReadingSink(nil), o.Readers...),
 		latest:  make(map[string]*entry, len(o.Sensors)),
+		history: o.History.withDefaults(),
 	}
 	for _, s := range h.sensors {
-		h.entry(s.Name)
+		h.entry(s.Name).interval = s.Interval
 	}
 	return h
 }
@@ -106,6 +115,12 @@ func (h *Hub) Publish(r *reading.Reading) {
 		e = h.entry(r.Sensor)
 	}
 	e.json = r.AppendJSON(e.json[:0])
+	if !h.history.Off {
+		if e.hist == nil {
+			e.hist = newSeries(h.history)
+		}
+		e.hist.add(r)
+	}
 	if h.frames != nil {
 		h.frames.Broadcast(e.json)
 	}
@@ -121,6 +136,7 @@ func (h *Hub) SetStatus(s Status) {
 	defer h.mu.Unlock()
 	e := h.entry(s.Sensor)
 	e.failing = !s.OK
+	e.err, e.failures = s.Err, s.Failures
 	e.status = h.appendStatus(e.status[:0], s)
 	if h.frames != nil {
 		h.frames.Broadcast(e.status)
@@ -165,8 +181,9 @@ func (h *Hub) AppendHello(dst []byte) []byte {
 	return append(dst, "]}"...)
 }
 
-// Snapshot sends a new client, through send, the hello message, the latest
-// reading of every sensor that has one and the status of every failing
+// Snapshot sends a new client, through send, the hello message, one history
+// message with the recent points of every sensor (see HistoryOptions), the
+// latest reading of every sensor that has one and the status of every failing
 // sensor, in that order. It holds the hub's lock while it sends, so the
 // messages form one consistent state; send must therefore only queue, never
 // block. The payload is valid only during
@@ -177,6 +194,10 @@ func (h *Hub) Snapshot(send func(payload []byte) error) error {
 	h.scratch = h.AppendHello(h.scratch[:0])
 	if err := send(h.scratch); err != nil {
 		return fmt.Errorf("hub: send hello: %w", err)
+	}
+	h.scratch = h.appendHistory(h.scratch[:0], math.MinInt64, func(string) bool { return true })
+	if err := send(h.scratch); err != nil {
+		return fmt.Errorf("hub: send history: %w", err)
 	}
 	for _, e := range h.order {
 		if e.json == nil {

@@ -85,9 +85,13 @@ func TestSnapshot(t *testing.T) {
 	if err := h.Snapshot(func(p []byte) error { got = append(got, string(p)); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 4 {
-		t.Fatalf("snapshot has %d messages, want 4: %q", len(got), got)
+	if len(got) != 5 {
+		t.Fatalf("snapshot has %d messages, want 5: %q", len(got), got)
 	}
+	if m := decode(t, got[1]); m["type"] != "history" {
+		t.Errorf("second message = %s, want the history", got[1])
+	}
+	got = append(got[:1], got[2:]...) // the history is tested in history_test.go
 	decode(t, got[0])
 	want := `{"type":"hello","device":"pi","version":"v1.2.3","sensors":[{"sensor":"sim","interval_ms":1000},{"sensor":"host","interval_ms":5000},{"sensor":"bme","interval_ms":2000}]}`
 	if got[0] != want {

@@ -1,0 +1,347 @@
+package hub
+
+import (
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/sensorcast/sensorcast/sensors/reading"
+)
+
+// Defaults of HistoryOptions.
+const (
+	DefaultHistoryWindow = time.Hour
+	DefaultHistoryPoints = 3600
+)
+
+// HistoryOptions bounds the recent history the hub keeps of every value. The
+// zero value means the defaults.
+type HistoryOptions struct {
+	// Window is how far back the history reaches. Default 1h.
+	Window time.Duration
+	// Points is the most points kept per value; each costs 8 bytes per value
+	// plus 8 per sensor, allocated when the value is first seen. Readings
+	// closer together than Window/Points share one point, their mean, so a
+	// long window is downsampled rather than cut short. Default 3600 (1h at
+	// one reading a second).
+	Points int
+	// Off disables the history: Snapshot then sends an empty history message.
+	Off bool
+}
+
+func (o HistoryOptions) withDefaults() HistoryOptions {
+	if o.Window <= 0 {
+		o.Window = DefaultHistoryWindow
+	}
+	if o.Points <= 0 {
+		o.Points = DefaultHistoryPoints
+	}
+	return o
+}
+
+// stepMillis is the width of one point in ms: Window/Points, at least 1.
+func (o HistoryOptions) stepMillis() int64 {
+	return max(1, o.Window.Milliseconds()/int64(o.Points))
+}
+
+// missing marks a point at which a value was not in the reading.
+const missing = math.MinInt64
+
+// series is the history of one sensor: a ring of points, each a time and one
+// milli-unit value per value name. The rings are allocated once, when the
+// sensor and each of its values is first seen; adding a point allocates
+// nothing.
+type series struct {
+	step   int64   // ms per point
+	t      []int64 // ring: time of the latest reading in each point, Unix ms
+	bucket int64   // t/step of the newest point
+	head   int     // index of the oldest point
+	n      int     // points held
+	vals   []*valueRing
+}
+
+type valueRing struct {
+	name string
+	unit reading.Unit
+	v    []int64 // aligned with series.t; missing where the reading lacked it
+	sum  int64   // of the readings merged into the newest point
+	cnt  int64
+}
+
+func newSeries(o HistoryOptions) *series {
+	return &series{step: o.stepMillis(), t: make([]int64, o.Points), vals: make([]*valueRing, 0, reading.MaxValues)}
+}
+
+// newest returns the ring index of the newest point; s.n must be > 0.
+func (s *series) newest() int { return (s.head + s.n - 1) % len(s.t) }
+
+func (s *series) ring(v reading.Value) *valueRing {
+	for _, vr := range s.vals {
+		if vr.name == v.Name {
+			return vr
+		}
+	}
+	vr := &valueRing{name: v.Name, v: make([]int64, len(s.t))}
+	for i := range vr.v {
+		vr.v[i] = missing
+	}
+	s.vals = append(s.vals, vr)
+	return vr
+}
+
+// add records r: as a new point, or merged into the newest one when r falls
+// into the same Window/Points step.
+func (s *series) add(r *reading.Reading) {
+	ts := r.Time.UnixMilli()
+	b := floorDiv(ts, s.step)
+	merge := s.n > 0 && b == s.bucket
+	var i int
+	if merge {
+		i = s.newest()
+	} else {
+		if s.n == len(s.t) {
+			s.head = (s.head + 1) % len(s.t)
+		} else {
+			s.n++
+		}
+		i = s.newest()
+		for _, vr := range s.vals {
+			vr.v[i], vr.sum, vr.cnt = missing, 0, 0
+		}
+		s.bucket = b
+	}
+	s.t[i] = ts
+	for _, v := range r.Values() {
+		vr := s.ring(v)
+		vr.unit = v.Unit
+		if vr.v[i] == missing {
+			vr.sum, vr.cnt = 0, 0
+		}
+		vr.sum += v.Milli
+		vr.cnt++
+		vr.v[i] = vr.sum / vr.cnt
+	}
+}
+
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && a < 0 {
+		q--
+	}
+	return q
+}
+
+// first returns the offset from s.head of the first point at or after since
+// (Unix ms).
+func (s *series) first(since int64) int {
+	lo, hi := 0, s.n
+	for lo < hi { // the ring is in time order unless the clock stepped back
+		mid := (lo + hi) / 2
+		if s.t[(s.head+mid)%len(s.t)] < since {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return lo
+}
+
+// appendJSON appends {"sensor":…,"t":[…],"values":{name:{"unit":…,"v":[…]}}}
+// with the points at or after since.
+func (s *series) appendJSON(dst []byte, name string, since int64) []byte {
+	dst = append(dst, `{"sensor":`...)
+	dst = reading.AppendString(dst, name)
+	dst = append(dst, `,"t":[`...)
+	from := 0
+	if s != nil {
+		from = s.first(since)
+		for k := from; k < s.n; k++ {
+			if k > from {
+				dst = append(dst, ',')
+			}
+			dst = strconv.AppendInt(dst, s.t[(s.head+k)%len(s.t)], 10)
+		}
+	}
+	dst = append(dst, `],"values":{`...)
+	if s != nil {
+		for j, vr := range s.vals {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			dst = reading.AppendString(dst, vr.name)
+			dst = append(dst, `:{"unit":`...)
+			dst = reading.AppendString(dst, string(vr.unit))
+			dst = append(dst, `,"v":[`...)
+			for k := from; k < s.n; k++ {
+				if k > from {
+					dst = append(dst, ',')
+				}
+				if x := vr.v[(s.head+k)%len(s.t)]; x == missing {
+					dst = append(dst, "null"...)
+				} else {
+					dst = reading.AppendMilli(dst, x)
+				}
+			}
+			dst = append(dst, "]}"...)
+		}
+	}
+	return append(dst, "}}"...)
+}
+
+// appendCSV appends a header line "time,ts,<value> (<unit>),…" and one line
+// per point at or after since: RFC 3339 time, Unix ms, then each value, empty
+// where the point lacks it. Lines end in CRLF as RFC 4180 asks.
+func (s *series) appendCSV(dst []byte, since int64) []byte {
+	dst = append(dst, "time,ts"...)
+	if s == nil {
+		return append(dst, "\r\n"...)
+	}
+	for _, vr := range s.vals {
+		dst = append(dst, ',')
+		h := vr.name
+		if vr.unit != "" {
+			h += " (" + string(vr.unit) + ")"
+		}
+		dst = appendCSVField(dst, h)
+	}
+	dst = append(dst, "\r\n"...)
+	for k := s.first(since); k < s.n; k++ {
+		i := (s.head + k) % len(s.t)
+		dst = reading.AppendTime(dst, time.UnixMilli(s.t[i]))
+		dst = append(dst, ',')
+		dst = strconv.AppendInt(dst, s.t[i], 10)
+		for _, vr := range s.vals {
+			dst = append(dst, ',')
+			if vr.v[i] != missing {
+				dst = reading.AppendMilli(dst, vr.v[i])
+			}
+		}
+		dst = append(dst, "\r\n"...)
+	}
+	return dst
+}
+
+// appendCSVField quotes f if it holds a comma, quote or line break, and
+// neutralises a leading = + - @ that spreadsheets would run as a formula.
+func appendCSVField(dst []byte, f string) []byte {
+	if f != "" && (f[0] == '=' || f[0] == '+' || f[0] == '-' || f[0] == '@') {
+		f = "'" + f
+	}
+	quote := false
+	for i := 0; i < len(f); i++ {
+		if c := f[i]; c == ',' || c == '"' || c == '\n' || c == '\r' {
+			quote = true
+			break
+		}
+	}
+	if !quote {
+		return append(dst, f...)
+	}
+	dst = append(dst, '"')
+	for i := 0; i < len(f); i++ {
+		if f[i] == '"' {
+			dst = append(dst, '"')
+		}
+		dst = append(dst, f[i])
+	}
+	return append(dst, '"')
+}
+
+// appendHistory appends the history message of the sensors for which keep
+// returns true, with their points at or after since (Unix ms). h.mu must be
+// held.
+func (h *Hub) appendHistory(dst []byte, since int64, keep func(name string) bool) []byte {
+	dst = append(dst, `{"type":"history","device":`...)
+	dst = reading.AppendString(dst, h.device)
+	dst = append(dst, `,"window_ms":`...)
+	dst = strconv.AppendInt(dst, h.history.Window.Milliseconds(), 10)
+	dst = append(dst, `,"step_ms":`...)
+	dst = strconv.AppendInt(dst, h.history.stepMillis(), 10)
+	dst = append(dst, `,"sensors":[`...)
+	n := 0
+	for _, e := range h.order {
+		if !keep(e.name) {
+			continue
+		}
+		if n > 0 {
+			dst = append(dst, ',')
+		}
+		n++
+		dst = e.hist.appendJSON(dst, e.name, since)
+	}
+	return append(dst, "]}"...)
+}
+
+// Has reports whether the hub knows sensor name: it was configured or has
+// sent a reading or status.
+func (h *Hub) Has(name string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.latest[name] != nil
+}
+
+// AppendHistory appends the history message (see the README's wire format)
+// holding sensor's points at or after since, or every sensor's when sensor
+// is "". It is what Snapshot sends, restricted for scripts that ask over HTTP.
+func (h *Hub) AppendHistory(dst []byte, sensor string, since time.Time) []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.appendHistory(dst, sinceMillis(since), func(name string) bool { return sensor == "" || name == sensor })
+}
+
+// AppendHistoryCSV appends sensor's history at or after since as CSV: a
+// header "time,ts,<value> (<unit>),…", then one line per point. It reports
+// false, appending nothing, when the hub does not know sensor.
+func (h *Hub) AppendHistoryCSV(dst []byte, sensor string, since time.Time) ([]byte, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.latest[sensor]
+	if e == nil {
+		return dst, false
+	}
+	return e.hist.appendCSV(dst, sinceMillis(since)), true
+}
+
+func sinceMillis(t time.Time) int64 {
+	if t.IsZero() {
+		return math.MinInt64
+	}
+	return t.UnixMilli()
+}
+
+// AppendSensors appends a JSON object describing every sensor for scripts:
+// {"device","version","sensors":[{"sensor","interval_ms","ok","error",
+// "failures","latest"}]}, where latest is the sensor's latest reading message
+// or null.
+func (h *Hub) AppendSensors(dst []byte) []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	dst = append(dst, `{"device":`...)
+	dst = reading.AppendString(dst, h.device)
+	dst = append(dst, `,"version":`...)
+	dst = reading.AppendString(dst, h.version)
+	dst = append(dst, `,"sensors":[`...)
+	for i, e := range h.order {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"sensor":`...)
+		dst = reading.AppendString(dst, e.name)
+		dst = append(dst, `,"interval_ms":`...)
+		dst = strconv.AppendInt(dst, e.interval.Milliseconds(), 10)
+		dst = append(dst, `,"ok":`...)
+		dst = strconv.AppendBool(dst, !e.failing)
+		dst = append(dst, `,"error":`...)
+		dst = reading.AppendString(dst, e.err)
+		dst = append(dst, `,"failures":`...)
+		dst = strconv.AppendUint(dst, e.failures, 10)
+		dst = append(dst, `,"latest":`...)
+		if e.json == nil {
+			dst = append(dst, "null"...)
+		} else {
+			dst = append(dst, e.json...)
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, "]}"...)
+}
