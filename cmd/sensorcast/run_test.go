@@ -120,7 +120,7 @@ func TestRun(t *testing.T) {
 	}
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	var types []string
-	for len(types) < 4 {
+	for len(types) < 5 {
 		p, err := c.ReadText()
 		if err != nil {
 			t.Fatal(err)
@@ -134,8 +134,8 @@ func TestRun(t *testing.T) {
 		}
 		types = append(types, m.Type)
 	}
-	if types[0] != "hello" || types[1] != "reading" || types[3] != "reading" {
-		t.Errorf("message types %v, want hello then readings", types)
+	if types[0] != "hello" || types[1] != "history" || types[2] != "reading" || types[4] != "reading" {
+		t.Errorf("message types %v, want hello, history, then readings", types)
 	}
 
 	cancel()
