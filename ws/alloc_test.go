@@ -17,7 +17,10 @@ var masked100 = wstest.Frame(true, wstest.OpText, []byte(strings.Repeat(`{"cmd":
 // server calls outside I/O are meaningful.
 type discardConn struct{ net.Conn }
 
-func (discardConn) RemoteAddr() net.Addr { return &net.TCPAddr{} }
+func (discardConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
+func (discardConn) Close() error                     { return nil }
+func (discardConn) SetReadDeadline(time.Time) error  { return nil }
+func (discardConn) SetWriteDeadline(time.Time) error { return nil }
 
 // parseFrame runs the server's in-place parse of one buffered frame.
 func parseFrame(c *Conn, in []byte) error {
@@ -71,7 +74,7 @@ func waitWritersIdle(t testing.TB, s *Server) {
 func TestNoAllocs(t *testing.T) {
 	t.Run("parse+unmask 100-byte frame", func(t *testing.T) {
 		got := ""
-		s := NewServer(&Options{OnMessage: func(c *Conn, p []byte) { got = string(p[:3]) }})
+		s := NewServer(&Options{OnMessage: func(c *Conn, _ MessageType, p []byte) { got = string(p[:3]) }})
 		s.opts.OnMessage = nil
 		c := s.newConn(discardConn{})
 		if a := testing.AllocsPerRun(1000, func() {

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sensorcast/sensorcast/ws/internal/frame"
 )
@@ -43,6 +45,8 @@ type Conn struct {
 	r, w   int          // unparsed bytes are rbuf[r:w]
 	msgLen int          // an open fragmented message is assembled at rbuf[:msgLen]
 	msgOp  frame.Opcode // its opcode; 0 when no fragmented message is open
+	done   int          // payload bytes of the partial frame at rbuf[r:] already unmasked
+	u8     utf8Stream   // UTF-8 state of the text message being read
 
 	lastSeen atomic.Int64 // unix nanoseconds of the last successful read
 
@@ -70,6 +74,9 @@ type Conn struct {
 	drops     int   // consecutive frames dropped from a full ring
 	err       error // first cause of the close, given to OnClose
 
+	room        sync.Cond // on mu: signalled when ring room frees up or closing starts
+	subprotocol string    // negotiated in the handshake; "" for none
+
 	joined bool // in the broadcast set; guarded by s.mu
 	idx    int  // index in s.conns; guarded by s.mu
 }
@@ -84,6 +91,7 @@ func (s *Server) newConn(nc net.Conn) *Conn {
 		batch: make([]*outFrame, s.opts.SendQueue),
 	}
 	c.writeFn = c.writeLoop
+	c.room.L = &c.mu
 	c.held = true
 	c.lastSeen.Store(time.Now().UnixNano())
 	return c
@@ -95,6 +103,62 @@ func (c *Conn) RemoteAddr() net.Addr { return c.nc.RemoteAddr() }
 
 var errQueueFull = errors.New("send queue full")
 
+// MessageType is the type of a WebSocket data message (RFC 6455 §5.6).
+type MessageType uint8
+
+// Message types, equal to their frame opcodes.
+const (
+	MessageText   MessageType = MessageType(frame.OpText)
+	MessageBinary MessageType = MessageType(frame.OpBinary)
+)
+
+func (t MessageType) String() string {
+	switch t {
+	case MessageText:
+		return "text"
+	case MessageBinary:
+		return "binary"
+	}
+	return "MessageType(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Subprotocol returns the subprotocol agreed in the handshake (one of
+// Options.Subprotocols), or "" if none was.
+func (c *Conn) Subprotocol() string { return c.subprotocol }
+
+// Write queues payload as one message of type typ to this connection,
+// waiting while its send queue is full, so that a reader goroutine that
+// answers messages (an echo) applies back-pressure to its client instead of
+// dropping. Like Send it copies payload into a frame of its own; text must
+// be valid UTF-8. It returns net.ErrClosed once the connection is closing,
+// which also ends a wait.
+func (c *Conn) Write(typ MessageType, payload []byte) error {
+	switch typ {
+	case MessageText:
+		if !utf8.Valid(payload) {
+			return errors.New("ws: write: text message is not valid UTF-8")
+		}
+	case MessageBinary:
+	default:
+		return fmt.Errorf("ws: write: invalid message type %d", uint8(typ))
+	}
+	f := newOwnFrame(frame.Opcode(typ), payload)
+	c.mu.Lock()
+	for c.state == stateOpen && c.closeWire == nil && c.tail-c.head == uint32(len(c.ring)) {
+		c.room.Wait()
+	}
+	if c.state != stateOpen || c.closeWire != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("ws: write: %w", net.ErrClosed)
+	}
+	start := c.pushLocked(f)
+	c.mu.Unlock()
+	if start {
+		go c.writeFn()
+	}
+	return nil
+}
+
 // Send queues payload as one text message to this connection only. It is
 // meant for the per-connection hello or snapshot in OnOpen, which then
 // reaches the client before any broadcast; it allocates a frame of its own,
@@ -103,7 +167,7 @@ var errQueueFull = errors.New("send queue full")
 // payload must be valid UTF-8; it is copied before Send returns. After the
 // connection starts closing, Send returns net.ErrClosed.
 func (c *Conn) Send(payload []byte) error {
-	f := newOwnFrame(payload)
+	f := newOwnFrame(frame.OpText, payload)
 	c.mu.Lock()
 	if c.state != stateOpen || c.closeWire != nil {
 		c.mu.Unlock()
@@ -303,6 +367,7 @@ func (c *Conn) startCloseLocked(code StatusCode, reason string, shared []byte, h
 	}
 	c.hangup = hangup
 	c.releaseRingLocked()
+	c.room.Broadcast()
 }
 
 func (c *Conn) afterCloseStarted(startWriter bool) {
@@ -328,6 +393,7 @@ func (c *Conn) closeTCP(cause error) {
 		c.err = cause
 	}
 	c.releaseRingLocked()
+	c.room.Broadcast()
 	c.mu.Unlock()
 	_ = c.nc.Close()
 }

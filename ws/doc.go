@@ -12,9 +12,9 @@
 // hijacked connections. Package ws/wstest is a small client for tests.
 //
 // Where this differs from design/ws.md, and why:
-//   - Binary messages are refused with 1003: OnMessage carries no type, and
-//     the protocol is JSON text. Autobahn's binary echo cases need an API
-//     change first.
+//   - Text and binary messages are both accepted; OnMessage gets the type,
+//     and Conn.Write answers with either (waiting for queue room, for echo
+//     servers such as cmd/wsecho). The telemetry page only sends text.
 //   - A queued close frame discards queued data instead of waiting behind
 //     it, so Shutdown and slow-consumer closes are never stuck behind frames.
 //   - Nothing is written to a new connection until it has joined the
@@ -22,7 +22,9 @@
 //   - The read array is a slice of ReadLimit+131 bytes allocated once with
 //     the connection (ReadLimit is configurable, so it cannot be a fixed
 //     array type); the slack holds a control frame inside a full message.
-//   - Text is validated with utf8.Valid once the message is whole, not
-//     fragment by fragment (no fail-fast), and non-minimal length encodings
-//     are accepted; both are left for the strict-conformance work.
+//   - Text is validated as it arrives: each read of a partial text frame is
+//     unmasked and checked at once, so invalid UTF-8 fails the connection
+//     with 1007 without waiting for the rest of the frame or message, and a
+//     code point split across reads or fragments is carried over. Lengths
+//     not in their shortest encoding are refused with 1002 (RFC 6455 §5.2).
 package ws

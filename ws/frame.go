@@ -25,10 +25,13 @@ type outFrame struct {
 
 // fill encodes payload as one final text frame into f. The payload must fit
 // in len(f.buf) - headroom.
-func (f *outFrame) fill(payload []byte) {
+func (f *outFrame) fill(payload []byte) { f.fillOp(frame.OpText, payload) }
+
+// fillOp encodes payload as one final frame with opcode op into f.
+func (f *outFrame) fillOp(op frame.Opcode, payload []byte) {
 	hl := frame.Len(uint64(len(payload)), false)
 	off := headroom - hl
-	frame.Put(f.buf[off:], frame.Header{Fin: true, Opcode: frame.OpText, Length: uint64(len(payload))})
+	frame.Put(f.buf[off:], frame.Header{Fin: true, Opcode: op, Length: uint64(len(payload))})
 	n := copy(f.buf[headroom:], payload)
 	f.wire = f.buf[off : headroom+n]
 }
@@ -73,10 +76,10 @@ func (p *framePool) get() *outFrame {
 	return nil
 }
 
-// newOwnFrame allocates a frame for one connection (Conn.Send).
-func newOwnFrame(payload []byte) *outFrame {
+// newOwnFrame allocates a frame for one connection (Conn.Send, Conn.Write).
+func newOwnFrame(op frame.Opcode, payload []byte) *outFrame {
 	f := &outFrame{buf: make([]byte, headroom+len(payload))}
 	f.refs.Store(1)
-	f.fill(payload)
+	f.fillOp(op, payload)
 	return f
 }

@@ -160,8 +160,8 @@ func FuzzReadFrames(f *testing.F) {
 	f.Fuzz(func(t *testing.T, chunk byte, in []byte) {
 		var cause error
 		s := NewServer(fuzzOptions(&Options{
-			OnMessage: func(c *Conn, p []byte) {
-				if !utf8.Valid(p) || len(p) > 256 {
+			OnMessage: func(c *Conn, typ MessageType, p []byte) {
+				if (typ == MessageText && !utf8.Valid(p)) || typ > MessageBinary || len(p) > 256 {
 					t.Errorf("delivered invalid message % x", p)
 				}
 			},

@@ -56,6 +56,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := s.newConn(nc)
+	c.subprotocol = s.pickSubprotocol(r.Header)
 	// Bytes the client sent after its request (its first frames) may
 	// already sit in net/http's bufio.Reader: move them into the read array
 	// (golang/go#32314), then let both bufio objects go.
@@ -73,9 +74,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_ = nc.SetWriteDeadline(time.Now().Add(s.opts.HandshakeTimeout))
 	var accept [28]byte
 	acceptKey(&accept, key)
-	var buf [160]byte
+	var buf [256]byte
 	resp := append(buf[:0], "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	resp = append(resp, accept[:]...)
+	if c.subprotocol != "" {
+		resp = append(resp, "\r\nSec-WebSocket-Protocol: "...)
+		resp = append(resp, c.subprotocol...)
+	}
 	resp = append(resp, "\r\n\r\n"...)
 	if _, err := nc.Write(resp); err != nil {
 		s.abortHandshake(nc, "write 101 response: "+err.Error())
@@ -137,6 +142,25 @@ func acceptKey(dst *[28]byte, key string) {
 	n += copy(b[n:], keyGUID)
 	sum := sha1.Sum(b[:n])
 	base64.StdEncoding.Encode(dst[:], sum[:])
+}
+
+// pickSubprotocol returns the first of Options.Subprotocols that the
+// client offers (tokens compare case-sensitively, RFC 6455 §4.2.2), or "".
+func (s *Server) pickSubprotocol(h http.Header) string {
+	if len(s.opts.Subprotocols) == 0 {
+		return ""
+	}
+	offered := h.Values("Sec-WebSocket-Protocol")
+	for _, want := range s.opts.Subprotocols {
+		for _, v := range offered {
+			for t := range strings.SplitSeq(v, ",") {
+				if strings.Trim(t, " \t") == want {
+					return want
+				}
+			}
+		}
+	}
+	return ""
 }
 
 // headerHasToken reports whether any value of header name contains token

@@ -214,3 +214,45 @@ func TestHandshakeSplitRequest(t *testing.T) {
 		t.Fatalf("pong %q %v", pong, err)
 	}
 }
+
+func TestSubprotocol(t *testing.T) {
+	tests := []struct {
+		name    string
+		server  []string
+		offered []string // Sec-WebSocket-Protocol header lines
+		want    string
+	}{
+		{"none configured", nil, []string{"chat"}, ""},
+		{"none offered", []string{"chat"}, nil, ""},
+		{"server preference wins", []string{"v2", "v1"}, []string{"v1, v2"}, "v2"},
+		{"second line", []string{"v1"}, []string{"x", "y,  v1"}, "v1"},
+		{"case-sensitive", []string{"Chat"}, []string{"chat"}, ""},
+		{"invalid names ignored", []string{"bad name", "a\r\nX-Evil: 1", "ok"}, []string{"bad name, ok"}, "ok"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := make(chan string, 1)
+			_, url := startServer(t, &Options{Subprotocols: tt.server, OnOpen: func(c *Conn) { got <- c.Subprotocol() }})
+			h := http.Header{}
+			for _, v := range tt.offered {
+				h.Add("Sec-WebSocket-Protocol", v)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			c, resp, err := wstest.Dial(ctx, url, h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.NetConn().Close()
+			if v := resp.Header.Get("Sec-WebSocket-Protocol"); v != tt.want {
+				t.Fatalf("response Sec-WebSocket-Protocol %q, want %q", v, tt.want)
+			}
+			if len(resp.Header.Values("X-Evil")) != 0 {
+				t.Fatal("header injected")
+			}
+			if s := <-got; s != tt.want {
+				t.Fatalf("Conn.Subprotocol() = %q, want %q", s, tt.want)
+			}
+		})
+	}
+}

@@ -139,7 +139,7 @@ func newRecorder() *recorder {
 }
 
 func (r *recorder) opts(o *Options) *Options {
-	o.OnMessage = func(c *Conn, p []byte) { r.msgs <- string(p) }
+	o.OnMessage = func(c *Conn, _ MessageType, p []byte) { r.msgs <- string(p) }
 	o.OnClose = func(c *Conn, err error) { r.closed <- err }
 	return o
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"time"
-	"unicode/utf8"
 
 	"github.com/sensorcast/sensorcast/ws/internal/frame"
 )
@@ -82,7 +81,9 @@ func (c *Conn) readFrames() error {
 }
 
 // parseBuffered handles every complete frame in rbuf[r:w], leaving a
-// partial frame (compacted if it would not fit) for the next read.
+// partial frame (compacted if it would not fit) for the next read. The
+// buffered part of a partial text frame is unmasked and validated at once,
+// so that invalid UTF-8 fails the connection on the read that brings it.
 func (c *Conn) parseBuffered() error {
 	for {
 		h, hl, err := frame.Parse(c.rbuf[c.r:c.w])
@@ -95,20 +96,35 @@ func (c *Conn) parseBuffered() error {
 		if err := c.checkHeader(&h); err != nil {
 			return err
 		}
-		end := c.r + hl + int(h.Length)
+		start := c.r + hl
+		end := start + int(h.Length)
 		if end > c.w {
+			if c.isText(&h) && c.w > start+c.done {
+				fresh := c.rbuf[start+c.done : c.w]
+				frame.MaskAt(h.Key, c.done, fresh)
+				c.done += len(fresh)
+				if !c.u8.feed(fresh) {
+					return c.fail(StatusInvalidFramePayloadData, "invalid UTF-8 in text message", nil)
+				}
+			}
 			if end > len(c.rbuf) {
 				c.compact()
 			}
 			return nil // need more payload bytes
 		}
-		p := c.rbuf[c.r+hl : end]
-		frame.Mask(h.Key, p)
-		c.r = end
-		if err := c.handle(&h, p); err != nil {
+		p := c.rbuf[start:end]
+		fresh := p[c.done:]
+		frame.MaskAt(h.Key, c.done, fresh)
+		c.r, c.done = end, 0
+		if err := c.handle(&h, p, fresh); err != nil {
 			return err
 		}
 	}
+}
+
+// isText reports whether h is a frame of a text message.
+func (c *Conn) isText(h *frame.Header) bool {
+	return h.Opcode == frame.OpText || (h.Opcode == frame.OpContinuation && c.msgOp == frame.OpText)
 }
 
 // checkHeader applies the protocol rules that can be decided from the
@@ -133,8 +149,6 @@ func (c *Conn) checkHeader(h *frame.Header) error {
 		return c.fail(StatusProtocolError, "continuation without a message", nil)
 	case h.Opcode != frame.OpContinuation && c.msgOp != 0:
 		return c.fail(StatusProtocolError, "new message inside a fragmented message", nil)
-	case h.Opcode == frame.OpBinary:
-		return c.fail(StatusUnsupportedData, "binary messages are not accepted", nil)
 	case h.Length > uint64(c.s.opts.ReadLimit-c.msgLen):
 		return c.fail(StatusMessageTooBig, "message too big", ErrMessageTooBig)
 	}
@@ -142,8 +156,8 @@ func (c *Conn) checkHeader(h *frame.Header) error {
 }
 
 // handle acts on one complete, unmasked frame whose payload p lies in the
-// read array.
-func (c *Conn) handle(h *frame.Header, p []byte) error {
+// read array. fresh is the tail of p not yet seen by the UTF-8 validator.
+func (c *Conn) handle(h *frame.Header, p, fresh []byte) error {
 	switch h.Opcode {
 	case frame.OpPing:
 		c.queuePong(p)
@@ -153,7 +167,11 @@ func (c *Conn) handle(h *frame.Header, p []byte) error {
 	case frame.OpClose:
 		return c.handleClose(p)
 	}
-	// Text or continuation.
+	// Text, binary or continuation.
+	text := c.isText(h)
+	if text && !c.u8.feed(fresh) {
+		return c.fail(StatusInvalidFramePayloadData, "invalid UTF-8 in text message", nil)
+	}
 	if !h.Fin {
 		if c.msgOp == 0 {
 			c.msgOp = h.Opcode
@@ -161,17 +179,17 @@ func (c *Conn) handle(h *frame.Header, p []byte) error {
 		c.msgLen += copy(c.rbuf[c.msgLen:], p)
 		return nil
 	}
-	msg := p
+	msg, typ := p, MessageType(h.Opcode)
 	if c.msgOp != 0 {
 		c.msgLen += copy(c.rbuf[c.msgLen:], p)
-		msg = c.rbuf[:c.msgLen]
+		msg, typ = c.rbuf[:c.msgLen], MessageType(c.msgOp)
 		c.msgOp, c.msgLen = 0, 0
 	}
-	if !utf8.Valid(msg) {
-		return c.fail(StatusInvalidFramePayloadData, "invalid UTF-8 in text message", nil)
+	if text && !c.u8.done() {
+		return c.fail(StatusInvalidFramePayloadData, "text message ends inside a UTF-8 sequence", nil)
 	}
 	if fn := c.s.opts.OnMessage; fn != nil && c.isOpen() {
-		fn(c, msg)
+		fn(c, typ, msg)
 	}
 	return nil
 }
@@ -195,7 +213,7 @@ func (c *Conn) handleClose(p []byte) error {
 	if echo == StatusNoStatusRcvd {
 		echo = 0 // an empty close is echoed empty
 	}
-	if !c.startClose(echo, "", nil, true, cause) {
+	if !c.startClose(echo, ce.Reason, nil, true, cause) {
 		c.closeTCP(cause) // our close was answered
 		return fmt.Errorf("ws: read frames: %w", ce)
 	}

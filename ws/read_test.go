@@ -1,8 +1,11 @@
 package ws
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"net"
 	"strings"
 	"testing"
 
@@ -60,7 +63,13 @@ func TestReadRejections(t *testing.T) {
 		{"fragments over ReadLimit", append(cframe(false, wstest.OpText, strings.Repeat("a", 600)), header(0x00, 600)...), 1009},
 		{"continuation without start", cframe(true, wstest.OpContinuation, "x"), 1002},
 		{"text inside fragmented text", append(cframe(false, wstest.OpText, "a"), cframe(true, wstest.OpText, "b")...), 1002},
-		{"binary", header(0x82, 3), 1003},
+		{"binary inside fragmented text", append(cframe(false, wstest.OpText, "a"), cframe(true, wstest.OpBinary, "b")...), 1002},
+		{"16-bit length below 126", []byte{0x81, 0x80 | 126, 0, 5, 1, 2, 3, 4}, 1002},
+		{"64-bit length below 65536", []byte{0x81, 0x80 | 127, 0, 0, 0, 0, 0, 0, 0, 200, 1, 2, 3, 4}, 1002},
+		// Fail fast: the rest of the frame or message is never sent.
+		{"invalid UTF-8 mid-frame", cframe(true, wstest.OpText, "a\xff"+strings.Repeat("b", 98))[:8], 1007},
+		{"surrogate prefix mid-frame", cframe(true, wstest.OpText, "a\xed\xa0"+strings.Repeat("b", 97))[:9], 1007},
+		{"invalid UTF-8 in an unfinished message", cframe(false, wstest.OpText, "a\xc0"), 1007},
 		{"invalid UTF-8", cframe(true, wstest.OpText, "a\xffb"), 1007},
 		{"truncated UTF-8", cframe(true, wstest.OpText, "a\xe2\x82"), 1007},
 		{"invalid UTF-8 across fragments", append(cframe(false, wstest.OpText, "a\xe2"), cframe(true, wstest.OpContinuation, "\x82")...), 1007},
@@ -236,5 +245,88 @@ func TestServerClose(t *testing.T) {
 	}
 	if err := sc.Send([]byte("late")); err == nil {
 		t.Fatal("Send after close returned nil")
+	}
+}
+
+// TestEchoWrite echoes text and binary messages, fragmented or not, with
+// Conn.Write from OnMessage, and checks type and bytes; the client
+// pipelines more messages than the send queue holds, so Write must wait
+// for room instead of failing.
+func TestEchoWrite(t *testing.T) {
+	errs := make(chan error, 100)
+	_, url := startServer(t, &Options{ReadLimit: 1 << 17, SendQueue: 2, OnMessage: func(c *Conn, typ MessageType, p []byte) {
+		if err := c.Write(typ, p); err != nil {
+			errs <- err
+		}
+	}})
+	c := dial(t, url, nil)
+	bin := make([]byte, 70000)
+	for i := range bin {
+		bin[i] = byte(i)
+	}
+	var raw []byte
+	for i := range 20 {
+		raw = append(raw, cframe(true, wstest.OpText, fmt.Sprintf("msg %d κ", i))...)
+	}
+	raw = append(raw, wstest.Frame(false, wstest.OpBinary, bin[:40000], true, testKey)...)
+	raw = append(raw, cframe(true, wstest.OpPing, "p")...)
+	raw = append(raw, wstest.Frame(true, wstest.OpContinuation, bin[40000:], true, testKey)...)
+	raw = append(raw, cframe(false, wstest.OpText, "a\xe2")...)
+	raw = append(raw, cframe(true, wstest.OpContinuation, "\x82\xac")...)
+	if err := c.WriteRaw(raw); err != nil {
+		t.Fatal(err)
+	}
+	// Control frames overtake queued data, so the pong may come anywhere.
+	var texts []string
+	seen := map[wstest.Opcode]int{}
+	for range 23 {
+		op, p, err := c.ReadMessage()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[op]++
+		switch op {
+		case wstest.OpBinary:
+			if !bytes.Equal(p, bin) {
+				t.Fatalf("binary echo differs (%d bytes)", len(p))
+			}
+		case wstest.OpText:
+			texts = append(texts, string(p))
+		case wstest.OpPong:
+			if string(p) != "p" {
+				t.Fatalf("pong %q", p)
+			}
+		}
+	}
+	if seen[wstest.OpBinary] != 1 || seen[wstest.OpText] != 21 || seen[wstest.OpPong] != 1 {
+		t.Fatalf("got %v", seen)
+	}
+	for i := range 20 {
+		if texts[i] != fmt.Sprintf("msg %d κ", i) {
+			t.Fatalf("text %d = %q", i, texts[i])
+		}
+	}
+	if texts[20] != "a€" {
+		t.Fatalf("last text %q", texts[20])
+	}
+	select {
+	case err := <-errs:
+		t.Fatalf("Write: %v", err)
+	default:
+	}
+}
+
+func TestWriteRejects(t *testing.T) {
+	s := NewServer(nil)
+	c := s.newConn(discardConn{})
+	if err := c.Write(MessageText, []byte("a\xff")); err == nil {
+		t.Error("Write accepted invalid UTF-8")
+	}
+	if err := c.Write(MessageType(9), nil); err == nil {
+		t.Error("Write accepted message type 9")
+	}
+	c.closeTCP(nil)
+	if err := c.Write(MessageBinary, []byte{1}); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Write after close: %v, want net.ErrClosed", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,11 +78,18 @@ type Options struct {
 	// handshake goroutine; keep it short.
 	OnOpen func(c *Conn)
 
-	// OnMessage, if set, receives each complete text message from a client.
-	// p is valid only during the call (it lies in the connection's read
+	// Subprotocols lists the subprotocols the server speaks, most preferred
+	// first. The first one the client also offers in Sec-WebSocket-Protocol
+	// is agreed and echoed (see Conn.Subprotocol); if there is none, the
+	// handshake goes on without a subprotocol. Default: none.
+	Subprotocols []string
+
+	// OnMessage, if set, receives each complete text or binary message from
+	// a client, with its type; text has been validated as UTF-8. p is valid
+	// only during the call (it lies in the connection's read
 	// array); copy what you keep. It runs on the connection's reader
 	// goroutine: while it runs, that connection reads nothing.
-	OnMessage func(c *Conn, p []byte)
+	OnMessage func(c *Conn, typ MessageType, p []byte)
 
 	// OnClose, if set, is called once per opened connection after it is
 	// torn down, with the cause: a CloseError (see CloseStatus) or an I/O
@@ -110,6 +118,7 @@ func (o *Options) cloneWithDefaults() Options {
 	if o != nil {
 		c = *o
 		c.AllowedOrigins = append([]string(nil), o.AllowedOrigins...)
+		c.Subprotocols = append([]string(nil), o.Subprotocols...)
 	}
 	if c.ReadLimit <= 0 {
 		c.ReadLimit = DefaultReadLimit
@@ -143,6 +152,17 @@ func (o *Options) cloneWithDefaults() Options {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	// A subprotocol is echoed in the 101 response: drop anything that is
+	// not an HTTP token rather than let it inject headers.
+	protos := c.Subprotocols[:0]
+	for _, p := range c.Subprotocols {
+		if isToken(p) {
+			protos = append(protos, p)
+		} else {
+			c.Logger.Warn("ws: ignoring invalid subprotocol name", "subprotocol", p)
+		}
+	}
+	c.Subprotocols = protos
 	return c
 }
 
@@ -385,4 +405,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.RUnlock()
 	return ctx.Err()
+}
+
+// isToken reports whether s is a non-empty HTTP token (RFC 9110 §5.6.2).
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := range len(s) {
+		b := s[i]
+		if b <= ' ' || b >= 0x7F || strings.IndexByte("\"(),/:;<=>?@[\\]{}", b) >= 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -47,6 +47,9 @@ func (c *Conn) writeLoop() {
 				nb++
 				c.bufs = append(c.bufs, f.wire)
 			}
+			if nb > 0 {
+				c.room.Broadcast() // wake a Write waiting for ring room
+			}
 		}
 		if len(c.bufs) == 0 {
 			c.writing = false

@@ -138,3 +138,38 @@ func BenchmarkMask(b *testing.B) {
 		})
 	}
 }
+
+func TestParseNonMinimalLength(t *testing.T) {
+	for _, b := range [][]byte{
+		{0x81, 126, 0, 0},
+		{0x81, 126, 0, 125},
+		{0x81, 127, 0, 0, 0, 0, 0, 0, 0, 126},
+		{0x81, 127, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF},
+		{0x81, 0x80 | 126, 0, 5, 1, 2, 3, 4},
+	} {
+		if _, n, err := Parse(b); !errors.Is(err, ErrNonMinimalLength) || n != 0 {
+			t.Errorf("Parse(% x) = %d, %v; want ErrNonMinimalLength", b, n, err)
+		}
+	}
+}
+
+func TestMaskAt(t *testing.T) {
+	key := [4]byte{0x37, 0xfa, 0x21, 0x3d}
+	in := make([]byte, 100)
+	for i := range in {
+		in[i] = byte(i*13 + 1)
+	}
+	want := bytes.Clone(in)
+	maskBytes(key, want)
+	for _, cuts := range [][]int{{1}, {2, 7}, {3, 4, 5, 99}, {33, 65}} {
+		got := bytes.Clone(in)
+		prev := 0
+		for _, c := range append(cuts, len(got)) {
+			MaskAt(key, prev, got[prev:c])
+			prev = c
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("MaskAt in pieces %v differs from the byte loop", cuts)
+		}
+	}
+}

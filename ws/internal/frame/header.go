@@ -58,6 +58,11 @@ type Header struct {
 // bit set, which RFC 6455 §5.2 forbids.
 var ErrLengthMSB = errors.New("64-bit payload length has the most significant bit set")
 
+// ErrNonMinimalLength reports a payload length not in its shortest
+// encoding: a 16-bit length below 126 or a 64-bit length below 65536
+// (RFC 6455 §5.2: "the minimal number of bytes MUST be used").
+var ErrNonMinimalLength = errors.New("payload length not minimally encoded")
+
 // Parse decodes the header at the start of b and returns it with its length
 // in bytes. If b does not yet hold the whole header, Parse returns n == 0 and
 // a nil error: read more and call again. Parse checks only the wire encoding;
@@ -79,6 +84,9 @@ func Parse(b []byte) (h Header, n int, err error) {
 			return h, 0, nil
 		}
 		h.Length = uint64(binary.BigEndian.Uint16(b[2:4]))
+		if h.Length < 126 {
+			return h, 0, ErrNonMinimalLength
+		}
 		n = 4
 	case 127:
 		if len(b) < 10 {
@@ -87,6 +95,9 @@ func Parse(b []byte) (h Header, n int, err error) {
 		h.Length = binary.BigEndian.Uint64(b[2:10])
 		if h.Length>>63 != 0 {
 			return h, 0, ErrLengthMSB
+		}
+		if h.Length <= 0xFFFF {
+			return h, 0, ErrNonMinimalLength
 		}
 		n = 10
 	default:

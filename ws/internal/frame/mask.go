@@ -34,3 +34,12 @@ func Mask(key [4]byte, b []byte) {
 		b[i] ^= key[i&3]
 	}
 }
+
+// MaskAt is Mask for a window of a payload that starts pos bytes into it,
+// so that a payload can be unmasked piece by piece as it arrives.
+func MaskAt(key [4]byte, pos int, b []byte) {
+	if s := pos & 3; s != 0 {
+		key = [4]byte{key[s], key[(s+1)&3], key[(s+2)&3], key[(s+3)&3]}
+	}
+	Mask(key, b)
+}
