@@ -18,6 +18,32 @@ type Config struct {
 	Device  string         `toml:"device"` // default: the hostname
 	Listen  string         `toml:"listen"` // default: ":8080"
 	Sensors []SensorConfig `toml:"sensor"` // one [[sensor]] table each
+	History HistoryConfig  `toml:"history"`
+}
+
+// HistoryConfig is the [history] table: how much recent history the device
+// keeps of every value for the dashboard's charts and /api/history.
+type HistoryConfig struct {
+	Window time.Duration `toml:"window"` // e.g. "1h"; default 1h
+	Points int           `toml:"points"` // per value; default 3600
+}
+
+// Limits of the [history] table: enough for a day at one point a second,
+// about 0.7 MB per value at most.
+const (
+	maxHistoryWindow = 7 * 24 * time.Hour
+	maxHistoryPoints = 86400
+)
+
+// check returns the key that is out of range and why, or "" and nil.
+func (h HistoryConfig) check() (key string, err error) {
+	switch {
+	case h.Window < 0 || h.Window > maxHistoryWindow:
+		return "window", fmt.Errorf("key \"history.window\": %v out of range (0 for the default, up to %v)", h.Window, maxHistoryWindow)
+	case h.Points < 0 || h.Points > maxHistoryPoints:
+		return "points", fmt.Errorf("key \"history.points\": %d out of range (0 for the default, up to %d)", h.Points, maxHistoryPoints)
+	}
+	return "", nil
 }
 
 // SensorConfig is one [[sensor]] table.
@@ -79,6 +105,9 @@ func parseConfig(path string, src []byte) (*Config, error) {
 	if un := md.Undecoded(); len(un) > 0 {
 		k := un[0]
 		return nil, fmt.Errorf("%s:%d: unknown key %q", path, lineOfKey(src, k[len(k)-1]), k.String())
+	}
+	if key, err := c.History.check(); err != nil {
+		return nil, fmt.Errorf("%s:%d: %w", path, lineOfKey(src, key), err)
 	}
 	headers := sensorHeaderLines(src)
 	seen := make(map[string]int)

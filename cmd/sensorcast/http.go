@@ -1,8 +1,16 @@
 package main
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
 
+	"github.com/sensorcast/sensorcast/cmd/sensorcast/internal/hub"
 	"github.com/sensorcast/sensorcast/dashboard"
 	"github.com/sensorcast/sensorcast/ws"
 )
@@ -11,10 +19,168 @@ import (
 // learns it from the page.
 const wsPath = "/ws"
 
-// newMux routes the dashboard and the WebSocket stream.
-func newMux(wsSrv *ws.Server) *http.ServeMux {
+// newMux routes the dashboard, the WebSocket stream and the JSON API:
+//
+//	GET /api/sensors                          every sensor, its health and latest reading
+//	GET /api/history?sensor=NAME&since=WHEN   the history message the charts get
+//	GET /api/history.csv?sensor=NAME&since=WHEN  one sensor's history as CSV
+//
+// sensor is optional for /api/history (default: all); since is optional
+// everywhere (see parseSince).
+func newMux(wsSrv *ws.Server, h *hub.Hub) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(wsPath, wsSrv)
+	a := &api{hub: h, now: time.Now}
+	mux.HandleFunc("/api/sensors", a.sensors)
+	mux.HandleFunc("/api/history", a.history)
+	mux.HandleFunc("/api/history.csv", a.historyCSV)
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		apiError(w, http.StatusNotFound, "no such endpoint: try /api/sensors, /api/history or /api/history.csv")
+	})
 	mux.Handle("/", dashboard.Handler(&dashboard.Options{WSPath: wsPath}))
 	return mux
+}
+
+// api serves the HTTP API from the hub's state.
+type api struct {
+	hub *hub.Hub
+	now func() time.Time // the clock for relative since values
+}
+
+// apiError writes {"error":msg} with status code.
+func apiError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	b := append([]byte(`{"error":`), strconv.Quote(msg)...)
+	w.Write(append(b, "}\n"...))
+}
+
+// start checks the method and the query keys; it writes the error and
+// returns false when the request is bad.
+func start(w http.ResponseWriter, r *http.Request, keys ...string) (url.Values, bool) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		apiError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed: use GET")
+		return nil, false
+	}
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, "bad query: "+err.Error())
+		return nil, false
+	}
+	for k, v := range q {
+		known := false
+		for _, want := range keys {
+			known = known || k == want
+		}
+		switch {
+		case !known:
+			apiError(w, http.StatusBadRequest, fmt.Sprintf("unknown query parameter %q (known: %s)", k, strings.Join(keys, ", ")))
+			return nil, false
+		case len(v) > 1:
+			apiError(w, http.StatusBadRequest, fmt.Sprintf("query parameter %q given %d times", k, len(v)))
+			return nil, false
+		}
+	}
+	return q, true
+}
+
+func reply(w http.ResponseWriter, r *http.Request, contentType string, body []byte) {
+	h := w.Header()
+	h.Set("Content-Type", contentType)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+func (a *api) sensors(w http.ResponseWriter, r *http.Request) {
+	if _, ok := start(w, r); !ok {
+		return
+	}
+	reply(w, r, "application/json", append(a.hub.AppendSensors(nil), '\n'))
+}
+
+// query reads the sensor and since parameters; it writes the error and
+// returns false when they are bad or the sensor is unknown.
+func (a *api) query(w http.ResponseWriter, r *http.Request, needSensor bool) (sensor string, since time.Time, ok bool) {
+	q, ok := start(w, r, "sensor", "since")
+	if !ok {
+		return "", time.Time{}, false
+	}
+	sensor = q.Get("sensor")
+	if _, given := q["sensor"]; given || needSensor {
+		if sensor == "" {
+			apiError(w, http.StatusBadRequest, "query parameter \"sensor\" is required: the name of a sensor, as /api/sensors lists them")
+			return "", time.Time{}, false
+		}
+		if !a.hub.Has(sensor) {
+			apiError(w, http.StatusNotFound, fmt.Sprintf("no sensor %q on this device: see /api/sensors", sensor))
+			return "", time.Time{}, false
+		}
+	}
+	if s := q.Get("since"); s != "" {
+		t, err := parseSince(s, a.now())
+		if err != nil {
+			apiError(w, http.StatusBadRequest, err.Error())
+			return "", time.Time{}, false
+		}
+		since = t
+	}
+	return sensor, since, true
+}
+
+func (a *api) history(w http.ResponseWriter, r *http.Request) {
+	sensor, since, ok := a.query(w, r, false)
+	if !ok {
+		return
+	}
+	reply(w, r, "application/json", append(a.hub.AppendHistory(nil, sensor, since), '\n'))
+}
+
+func (a *api) historyCSV(w http.ResponseWriter, r *http.Request) {
+	sensor, since, ok := a.query(w, r, true)
+	if !ok {
+		return
+	}
+	body, ok := a.hub.AppendHistoryCSV(nil, sensor, since)
+	if !ok { // the sensor was checked; the hub never forgets one
+		apiError(w, http.StatusNotFound, fmt.Sprintf("no sensor %q on this device", sensor))
+		return
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="`+safeFileName.ReplaceAllString(sensor, "_")+`.csv"`)
+	reply(w, r, "text/csv; charset=utf-8; header=present", body)
+}
+
+var safeFileName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
+
+// errSince explains the forms parseSince accepts.
+var errSince = errors.New(`since must be Unix milliseconds (1795721607120), an RFC 3339 time (2026-11-26T19:33:27Z) or a duration back from now (10m, 1h30m)`)
+
+// parseSince reads the since query parameter: Unix milliseconds, an RFC 3339
+// time, or a positive Go duration meaning that long before now.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" || len(s) > 64 {
+		return time.Time{}, fmt.Errorf("since %.64q: %w", s, errSince)
+	}
+	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if ms < 0 || ms > 1<<53 {
+			return time.Time{}, fmt.Errorf("since %q: out of range: %w", s, errSince)
+		}
+		return time.UnixMilli(ms), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d <= 0 {
+			return time.Time{}, fmt.Errorf("since %q: a duration must be positive: %w", s, errSince)
+		}
+		return now.Add(-d), nil
+	}
+	return time.Time{}, fmt.Errorf("since %q: %w", s, errSince)
 }

@@ -40,6 +40,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	listen := fs.String("listen", "", "`address` to serve the dashboard and WebSocket on (default \":8080\", or the config file's listen)")
 	configPath := fs.String("config", "", "TOML configuration `file` (default: simulated and host sensors)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
+	historyWindow := fs.Duration("history-window", 0, "how far back the dashboard's charts reach (default 1h, or the config's [history] window)")
+	historyPoints := fs.Int("history-points", 0, "most points kept per value; denser readings are averaged (default 3600, or the config's [history] points)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -67,6 +69,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	if *listen != "" {
 		cfg.Listen = *listen
+	}
+	if *historyWindow != 0 {
+		cfg.History.Window = *historyWindow
+	}
+	if *historyPoints != 0 {
+		cfg.History.Points = *historyPoints
+	}
+	if _, err := cfg.History.check(); err != nil {
+		return fmt.Errorf("history: %w", err)
 	}
 	if cfg.Device == "" {
 		host, err := os.Hostname()
@@ -105,6 +116,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Version: version,
 		Sensors: infos,
 		Frames:  wsSrv,
+		History: hub.HistoryOptions{Window: cfg.History.Window, Points: cfg.History.Points},
 	})
 	poller := sensors.NewPoller(&sensors.PollerOptions{
 		Device:    cfg.Device,
@@ -125,7 +137,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	httpSrv := &http.Server{
-		Handler:           newMux(wsSrv),
+		Handler:           newMux(wsSrv, h),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
