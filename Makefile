@@ -7,6 +7,8 @@
 #   make armv7      bin/sensorcast-linux-armv7  (Pi 2/3/4, 32-bit OS)
 #   make armv6      bin/sensorcast-linux-armv6  (Pi 1/Zero/Zero W)
 #   make cross      all three
+#   make dist       all three plus SHA256SUMS in dist/
+#   make deb        .deb packages for arm64, armhf and armel in dist/
 #   make fuzz       run every fuzz target briefly (FUZZTIME, default 60s each)
 #   make clean
 
@@ -22,7 +24,9 @@ ARGS     ?=
 # peer libraries): every go.mod below the root.
 TESTMODS := $(patsubst ./%/go.mod,%,$(shell find . -mindepth 2 -name go.mod -not -path '*/node_modules/*' | sort))
 
-.PHONY: all build run test vet fmt-check arm64 armv7 armv6 cross fuzz clean
+DISTDIR  ?= dist
+
+.PHONY: all build run test vet fmt-check arm64 armv7 armv6 cross dist deb fuzz clean
 
 all: build
 
@@ -55,6 +59,19 @@ armv6:
 
 cross: arm64 armv7 armv6
 
+dist: cross
+	mkdir -p $(DISTDIR)
+	cp $(BINDIR)/sensorcast-linux-arm64 $(BINDIR)/sensorcast-linux-armv7 $(BINDIR)/sensorcast-linux-armv6 $(DISTDIR)/
+	cd $(DISTDIR) && sha256sum sensorcast-linux-arm64 sensorcast-linux-armv7 sensorcast-linux-armv6 > SHA256SUMS
+	@cat $(DISTDIR)/SHA256SUMS
+
+# Both 32-bit packages carry the GOARM=6 build: Raspberry Pi OS's armhf port
+# targets ARMv6 (Pi 1, Zero), where a GOARM=7 binary crashes.
+deb: arm64 armv6
+	deploy/rpi/mkdeb.sh arm64 $(BINDIR)/sensorcast-linux-arm64 $(VERSION) $(DISTDIR)
+	deploy/rpi/mkdeb.sh armhf $(BINDIR)/sensorcast-linux-armv6 $(VERSION) $(DISTDIR)
+	deploy/rpi/mkdeb.sh armel $(BINDIR)/sensorcast-linux-armv6 $(VERSION) $(DISTDIR)
+
 # Each fuzz target on its own: go test -fuzz takes one target per run.
 fuzz:
 	@for pkg in $$($(GO) list ./...); do \
@@ -64,5 +81,5 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(BINDIR)
+	rm -rf $(BINDIR) $(DISTDIR)
 	$(GO) clean -testcache

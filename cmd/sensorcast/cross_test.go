@@ -1,42 +1,92 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"debug/buildinfo"
 	"debug/elf"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
+
+	"github.com/sensorcast/sensorcast/ws/wstest"
 )
 
 // maxArm64Size is the budget for the stripped arm64 binary.
 const maxArm64Size = 8 << 20
 
-// TestCrossBuild builds the Pi binaries with the Makefile's own targets
-// (make arm64 armv6) and runs each with -version under qemu-user.
-func TestCrossBuild(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cross-compiles twice")
-	}
-	makeBin := needTool(t, "make")
+// crossVersion is stamped into the test builds.
+const crossVersion = "v0.0.0-crosstest"
+
+var (
+	crossOnce sync.Once
+	crossDir  string
+	crossErr  error
+	crossOut  []byte
+)
+
+// moduleRoot is the repository's top folder.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	const version = "v0.0.0-crosstest"
-	cmd := exec.Command(makeBin, "--no-print-directory", "-C", root, "BINDIR="+dir, "VERSION="+version, "arm64", "armv6")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("make arm64 armv6: %v\n%s", err, out)
-	}
+	return root
+}
 
+// crossBuild builds the three Pi binaries once per test run with the
+// Makefile's own targets (make arm64 armv7 armv6) and returns their folder.
+func crossBuild(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("cross-compiles three binaries")
+	}
+	makeBin := needTool(t, "make")
+	root := moduleRoot(t)
+	crossOnce.Do(func() {
+		crossDir, crossErr = os.MkdirTemp("", "sensorcast-cross-")
+		if crossErr != nil {
+			return
+		}
+		cmd := exec.Command(makeBin, "--no-print-directory", "-C", root,
+			"BINDIR="+crossDir, "VERSION="+crossVersion, "arm64", "armv7", "armv6")
+		crossOut, crossErr = cmd.CombinedOutput()
+	})
+	if crossErr != nil {
+		t.Fatalf("make arm64 armv7 armv6: %v\n%s", crossErr, crossOut)
+	}
+	return crossDir
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if crossDir != "" {
+		os.RemoveAll(crossDir)
+	}
+	os.Exit(code)
+}
+
+// TestCrossBuild checks each Pi binary — architecture, static, stripped,
+// build settings, size — and runs it with -version under qemu-user.
+func TestCrossBuild(t *testing.T) {
+	dir := crossBuild(t)
 	for _, tc := range []struct {
 		file, qemu string
 		machine    elf.Machine
 		settings   []string
 	}{
 		{"sensorcast-linux-arm64", "qemu-aarch64-static", elf.EM_AARCH64, []string{"GOARCH=arm64"}},
+		{"sensorcast-linux-armv7", "qemu-arm-static", elf.EM_ARM, []string{"GOARCH=arm", "GOARM=7"}},
 		{"sensorcast-linux-armv6", "qemu-arm-static", elf.EM_ARM, []string{"GOARCH=arm", "GOARM=6"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
@@ -83,9 +133,105 @@ func TestCrossBuild(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s %s -version: %v\n%s", tc.qemu, tc.file, err, out)
 			}
-			if got, want := string(out), "sensorcast "+version+"\n"; got != want {
+			if got, want := string(out), "sensorcast "+crossVersion+"\n"; got != want {
 				t.Errorf("-version printed %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+var startedRE = regexp.MustCompile(`msg="sensorcast started".* addr=(\S+)`)
+
+// TestArm64ServesUnderEmulation runs the arm64 binary under qemu-user with
+// the default sensors for a few seconds: the dashboard and /ws answer, a
+// reading arrives, and SIGTERM ends it with status 0.
+func TestArm64ServesUnderEmulation(t *testing.T) {
+	dir := crossBuild(t)
+	qemu := needTool(t, "qemu-aarch64-static")
+	cmd := exec.Command(qemu, filepath.Join(dir, "sensorcast-linux-arm64"), "-listen", "127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	var logMu sync.Mutex
+	var logs strings.Builder
+	addrc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logMu.Lock()
+			logs.WriteString(sc.Text() + "\n")
+			logMu.Unlock()
+			if m := startedRE.FindStringSubmatch(sc.Text()); m != nil {
+				addrc <- m[1]
+			}
+		}
+	}()
+	dumpLogs := func() string { logMu.Lock(); defer logMu.Unlock(); return logs.String() }
+	var addr string
+	select {
+	case addr = <-addrc:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no start line within 30s under emulation:\n%s", dumpLogs())
+	}
+
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(page), "<html") {
+		t.Errorf("GET / = %d %.100q", resp.StatusCode, page)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, _, err := wstest.Dial(ctx, "ws://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	var sawHello, sawSim bool
+	for !sawSim {
+		p, err := c.ReadText()
+		if err != nil {
+			t.Fatalf("after hello=%v: %v\n%s", sawHello, err, dumpLogs())
+		}
+		var m struct{ Type, Sensor string }
+		if err := json.Unmarshal(p, &m); err != nil {
+			t.Fatalf("invalid JSON %s", p)
+		}
+		sawHello = sawHello || m.Type == "hello"
+		sawSim = m.Type == "reading" && m.Sensor == "sim"
+	}
+	if !sawHello {
+		t.Error("no hello before the first reading")
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, _, _, err := c.ReadFrame(); err != nil {
+			break
+		}
+	}
+	if code, _, ok := c.CloseCode(); !ok || code != 1001 {
+		t.Errorf("close code %d (received %v), want 1001", code, ok)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v\n%s", err, dumpLogs())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no exit within 10s of SIGTERM under emulation")
 	}
 }
