@@ -1,0 +1,544 @@
+package bridge
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/sensorcast/sensorcast/sensors/reading"
+)
+
+// Sensor is one configured sensor, for discovery and availability.
+type Sensor struct {
+	Name     string
+	Interval time.Duration
+}
+
+// Options configures New.
+type Options struct {
+	Config   Config
+	Device   string   // the node's name; required
+	Version  string   // sensorcast's version, announced to Home Assistant
+	Sensors  []Sensor // the configured sensors; discovery configs of others are cleared
+	StateDir string   // where the queue is kept on disk; "" keeps it in memory only
+	Logger   *slog.Logger
+}
+
+// Stats counts what the bridge did.
+type Stats struct {
+	Queued    int    // readings waiting for the broker
+	Dropped   uint64 // readings dropped because the queue was full
+	Delivered uint64 // readings the broker acknowledged
+	Connected bool
+}
+
+// MQTT is a running bridge. Its methods are safe for concurrent use.
+type MQTT struct {
+	s       *settings
+	device  string // topic-safe
+	node    string // id-safe
+	version string
+	log     *slog.Logger
+	client  paho.Client
+	q       *queue
+
+	statusTopic string
+
+	wake, lost, stop chan struct{}
+	wg               sync.WaitGroup
+
+	mu        sync.Mutex
+	sensors   map[string]time.Duration
+	values    map[string][]reading.Value // per sensor, as last announced (Milli unused)
+	announce  map[string]bool            // sensors whose discovery is due
+	avail     map[string]bool            // sensor → ok
+	availDue  map[string]bool
+	connected bool
+	delivered uint64
+	haTimer   *time.Timer
+	closed    bool
+}
+
+// Status payloads of the availability topics.
+const (
+	Online  = "online"
+	Offline = "offline"
+)
+
+// New checks o.Config, opens the queue and starts connecting in the
+// background; it returns at once. A broker that cannot be reached is
+// retried forever and logged, never an error here.
+func New(o *Options) (*MQTT, error) {
+	if o.Device == "" {
+		return nil, errors.New("mqtt: no device name")
+	}
+	s, err := o.Config.check(o.Device)
+	if err != nil {
+		return nil, err
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	q, err := openQueue(o.StateDir, s.queue)
+	if err != nil {
+		return nil, err
+	}
+	m := &MQTT{
+		s:        s,
+		device:   topicSafe(o.Device),
+		node:     idSafe(o.Device),
+		version:  o.Version,
+		log:      log,
+		q:        q,
+		wake:     make(chan struct{}, 1),
+		lost:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		sensors:  make(map[string]time.Duration),
+		values:   make(map[string][]reading.Value),
+		announce: make(map[string]bool),
+		avail:    make(map[string]bool),
+		availDue: make(map[string]bool),
+	}
+	for _, sn := range o.Sensors {
+		m.sensors[sn.Name] = sn.Interval
+	}
+	m.statusTopic = s.prefix + "/" + m.device + "/status"
+	if n, _ := q.stats(); n > 0 {
+		log.Info("mqtt: readings kept from before the restart", "queued", n)
+	}
+
+	po := paho.NewClientOptions().
+		AddBroker(s.broker.String()).
+		SetClientID(s.clientID).
+		SetCleanSession(true).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetConnectTimeout(3*time.Second).
+		SetKeepAlive(30*time.Second).
+		SetPingTimeout(10*time.Second).
+		SetWriteTimeout(10*time.Second).
+		SetOrderMatters(false).
+		SetWill(m.statusTopic, Offline, s.qos, true).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			m.log.Warn("mqtt: connection lost", "broker", s.broker.Redacted(), "err", err)
+			select {
+			case m.lost <- struct{}{}:
+			default:
+			}
+		})
+	if s.username != "" {
+		po.SetUsername(s.username)
+		po.SetPassword(s.password)
+	}
+	if s.tls != nil {
+		po.SetTLSConfig(s.tls)
+	}
+	m.client = paho.NewClient(po)
+	m.wg.Go(m.loop)
+	return m, nil
+}
+
+// PublishReading queues r's messages for the broker and returns at once;
+// it does not keep r. It satisfies sensorcast's hub.ReadingSink.
+func (m *MQTT) PublishReading(r *reading.Reading) {
+	base := m.s.prefix + "/" + m.device + "/" + topicSafe(r.Sensor)
+	msgs := make([]message, 0, 1+r.Len())
+	if m.s.json {
+		msgs = append(msgs, message{base, r.AppendJSON(nil)})
+	}
+	if m.s.values {
+		for _, v := range r.Values() {
+			msgs = append(msgs, message{base + "/" + topicSafe(v.Name), reading.AppendMilli(nil, v.Milli)})
+		}
+	}
+	m.q.push(appendRecord(nil, msgs))
+
+	if m.s.discovery {
+		m.mu.Lock()
+		if !sameValues(m.values[r.Sensor], r.Values()) {
+			vals := make([]reading.Value, 0, r.Len())
+			for _, v := range r.Values() {
+				vals = append(vals, reading.Value{Name: v.Name, Unit: v.Unit})
+			}
+			m.values[r.Sensor] = vals
+			m.announce[r.Sensor] = true
+		}
+		m.mu.Unlock()
+	}
+	m.poke()
+}
+
+func sameValues(a, b []reading.Value) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Name != b[i].Name || a[i].Unit != b[i].Unit {
+			return false
+		}
+	}
+	return true
+}
+
+// SetStatus records whether a sensor is working. A failing sensor's
+// availability topic, <prefix>/<device>/<sensor>/availability, says
+// "offline" until it recovers.
+func (m *MQTT) SetStatus(sensor string, ok bool) {
+	m.mu.Lock()
+	if old, seen := m.avail[sensor]; !seen || old != ok {
+		m.avail[sensor] = ok
+		m.availDue[sensor] = true
+	}
+	m.mu.Unlock()
+	m.poke()
+}
+
+// Stats returns the bridge's counters.
+func (m *MQTT) Stats() Stats {
+	n, dropped := m.q.stats()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return Stats{Queued: n, Dropped: dropped, Delivered: m.delivered, Connected: m.connected}
+}
+
+func (m *MQTT) poke() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close publishes "offline" on the status topic, disconnects and closes
+// the queue; readings not yet delivered stay on disk for the next start.
+func (m *MQTT) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	if m.haTimer != nil {
+		m.haTimer.Stop()
+	}
+	m.mu.Unlock()
+	close(m.stop)
+	m.wg.Wait()
+	if m.client.IsConnectionOpen() {
+		t := m.client.Publish(m.statusTopic, m.s.qos, true, Offline)
+		if !t.WaitTimeout(time.Second) || t.Error() != nil {
+			m.log.Warn("mqtt: publish offline", "err", t.Error())
+		}
+		m.client.Disconnect(250)
+	}
+	return m.q.close()
+}
+
+// loop connects, delivers until the connection is lost, and reconnects
+// with a doubling wait capped at reconnectMax, until Close.
+func (m *MQTT) loop() {
+	wait := time.Second
+	var lastErr string
+	var lastLog time.Time
+	for {
+		select {
+		case <-m.lost:
+		default:
+		}
+		t := m.client.Connect()
+		select {
+		case <-t.Done():
+		case <-m.stop:
+			t.WaitTimeout(4 * time.Second)
+			return
+		}
+		if err := t.Error(); err != nil {
+			// One line per error and attempt window, not one per attempt.
+			if msg := err.Error(); msg != lastErr || time.Since(lastLog) >= m.s.reconnectMax {
+				m.log.Error("mqtt: cannot connect; retrying", "broker", m.s.broker.Redacted(), "err", err, "retry_max", m.s.reconnectMax)
+				lastErr, lastLog = msg, time.Now()
+			}
+			select {
+			case <-time.After(wait + rand.N(wait/4)):
+			case <-m.stop:
+				return
+			}
+			wait = min(2*wait, m.s.reconnectMax)
+			continue
+		}
+		wait, lastErr = time.Second, ""
+		n, _ := m.q.stats()
+		m.log.Info("mqtt: connected", "broker", m.s.broker.Redacted(), "queued", n)
+		m.setConnected(true)
+		m.deliver()
+		m.setConnected(false)
+		select {
+		case <-m.stop:
+			return
+		default:
+		}
+	}
+}
+
+func (m *MQTT) setConnected(c bool) {
+	m.mu.Lock()
+	m.connected = c
+	m.mu.Unlock()
+}
+
+// deliver runs while connected: it subscribes, announces, and sends the
+// queue in order. It returns when the connection is lost or on Close.
+func (m *MQTT) deliver() {
+	if m.s.discovery {
+		dp := m.s.discoveryPrefix
+		m.client.Subscribe(dp+"/status", 1, m.onHAStatus)
+		m.client.Subscribe(dp+"/sensor/"+m.node+"/+/config", 1, m.onOldConfig)
+	}
+	if !m.publishWait(m.statusTopic, true, []byte(Online)) {
+		return
+	}
+	m.mu.Lock()
+	for s := range m.avail {
+		m.availDue[s] = true
+	}
+	for s := range m.values {
+		m.announce[s] = true
+	}
+	m.mu.Unlock()
+
+	const window = 32
+	for {
+		if err := m.q.takeDiskErr(); err != nil {
+			m.log.Error("mqtt: state directory failed; queue kept in memory only", "err", err)
+		}
+		m.sendDue()
+		batch := m.q.peek(window)
+		if len(batch) == 0 {
+			select {
+			case <-m.wake:
+				continue
+			case <-m.lost:
+				return
+			case <-m.stop:
+				return
+			}
+		}
+		var toks [][]paho.Token
+		for _, rec := range batch {
+			msgs, err := parseRecord(rec)
+			if err != nil { // cannot happen: records are checked on load
+				m.log.Error("mqtt: dropping a damaged queued reading", "err", err)
+				toks = append(toks, nil)
+				continue
+			}
+			ts := make([]paho.Token, len(msgs))
+			for i, msg := range msgs {
+				ts[i] = m.client.Publish(msg.topic, m.s.qos, m.s.retain, msg.payload)
+			}
+			toks = append(toks, ts)
+		}
+		done := 0
+		var failed error
+	wait:
+		for _, ts := range toks {
+			for _, t := range ts {
+				select {
+				case <-t.Done():
+				case <-m.stop:
+					break wait
+				case <-time.After(20 * time.Second):
+					failed = errors.New("no acknowledgement in 20s")
+					break wait
+				}
+				if err := t.Error(); err != nil {
+					failed = err
+					break wait
+				}
+			}
+			done++
+		}
+		m.q.ack(batch[:done])
+		m.mu.Lock()
+		m.delivered += uint64(done)
+		m.mu.Unlock()
+		if failed != nil {
+			if m.client.IsConnectionOpen() {
+				m.log.Warn("mqtt: publish failed; will retry", "err", failed)
+				m.client.Disconnect(100)
+			}
+			return
+		}
+		select {
+		case <-m.stop:
+			return
+		case <-m.lost:
+			return
+		default:
+		}
+	}
+}
+
+// publishWait publishes a retained message and waits for it.
+func (m *MQTT) publishWait(topic string, retain bool, payload []byte) bool {
+	t := m.client.Publish(topic, m.s.qos, retain, payload)
+	select {
+	case <-t.Done():
+	case <-m.stop:
+		return false
+	case <-m.lost:
+		return false
+	}
+	if err := t.Error(); err != nil {
+		m.log.Warn("mqtt: publish", "topic", topic, "err", err)
+		return false
+	}
+	return true
+}
+
+// sendDue publishes the availability and discovery messages that changed.
+// They are retained, so a lost one is sent again on the next connect.
+func (m *MQTT) sendDue() {
+	m.mu.Lock()
+	type pub struct {
+		topic   string
+		payload []byte
+	}
+	var pubs []pub
+	for s := range m.availDue {
+		p := Offline
+		if m.avail[s] {
+			p = Online
+		}
+		pubs = append(pubs, pub{m.s.prefix + "/" + m.device + "/" + topicSafe(s) + "/availability", []byte(p)})
+	}
+	clear(m.availDue)
+	for s := range m.announce {
+		for _, c := range m.discoveryLocked(s) {
+			b, _ := json.Marshal(c.cfg)
+			pubs = append(pubs, pub{c.topic, b})
+		}
+	}
+	clear(m.announce)
+	m.mu.Unlock()
+	for _, p := range pubs {
+		m.client.Publish(p.topic, m.s.qos, true, p.payload)
+	}
+}
+
+type entity struct {
+	topic string
+	cfg   discoveryConfig
+}
+
+// discoveryLocked returns the discovery configs of a sensor's values.
+// m.mu must be held.
+func (m *MQTT) discoveryLocked(sensor string) []entity {
+	interval, ok := m.sensors[sensor]
+	if !ok {
+		interval = 10 * time.Second
+	}
+	base := m.s.prefix + "/" + m.device + "/" + topicSafe(sensor)
+	var out []entity
+	for _, v := range m.values[sensor] {
+		object := idSafe(sensor + "_" + v.Name)
+		class, unit := deviceClass(v.Name, v.Unit)
+		c := discoveryConfig{
+			Name:              sensor + " " + strings.ReplaceAll(v.Name, "_", " "),
+			UniqueID:          "sensorcast_" + m.node + "_" + object,
+			ObjectID:          m.node + "_" + object,
+			AvailabilityTopic: m.statusTopic,
+			DeviceClass:       class,
+			Unit:              unit,
+			StateClass:        "measurement",
+			ExpireAfter:       expireAfter(interval),
+			Device: discoveryDevice{
+				Identifiers: []string{"sensorcast_" + m.node},
+				Name:        m.device,
+				Model:       "sensorcast",
+				SWVersion:   m.version,
+			},
+			Origin: discoveryOrigin{Name: "sensorcast", SWVersion: m.version},
+		}
+		if m.s.json {
+			b, _ := json.Marshal(v.Name)
+			c.StateTopic = base
+			c.ValueTemplate = "{{ value_json['values'][" + string(b) + "].v }}"
+		} else {
+			c.StateTopic = base + "/" + topicSafe(v.Name)
+			c.ValueTemplate = "{{ value }}"
+		}
+		out = append(out, entity{m.s.discoveryPrefix + "/sensor/" + m.node + "/" + object + "/config", c})
+	}
+	return out
+}
+
+// onHAStatus re-announces every entity, after a random delay of up to a
+// second so that many nodes do not answer at once, when Home Assistant
+// says it is online (it has restarted and forgotten them).
+func (m *MQTT) onHAStatus(_ paho.Client, msg paho.Message) {
+	if string(msg.Payload()) != Online {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return
+	}
+	if m.haTimer != nil {
+		m.haTimer.Stop()
+	}
+	m.haTimer = time.AfterFunc(100*time.Millisecond+rand.N(900*time.Millisecond), func() {
+		m.mu.Lock()
+		for s := range m.values {
+			m.announce[s] = true
+		}
+		m.mu.Unlock()
+		m.poke()
+	})
+}
+
+// onOldConfig clears a retained discovery config of this node whose sensor
+// is no longer configured, so Home Assistant removes the entity.
+func (m *MQTT) onOldConfig(_ paho.Client, msg paho.Message) {
+	if len(msg.Payload()) == 0 {
+		return
+	}
+	var c struct {
+		StateTopic string `json:"state_topic"`
+	}
+	base := m.s.prefix + "/" + m.device + "/"
+	stale := true
+	if err := json.Unmarshal(msg.Payload(), &c); err == nil {
+		if rest, ok := strings.CutPrefix(c.StateTopic, base); ok {
+			sensor, _, _ := strings.Cut(rest, "/")
+			m.mu.Lock()
+			for name := range m.sensors {
+				if topicSafe(name) == sensor {
+					stale = false
+				}
+			}
+			for name := range m.values {
+				if topicSafe(name) == sensor {
+					stale = false
+				}
+			}
+			m.mu.Unlock()
+		}
+	}
+	if stale {
+		m.log.Info("mqtt: clearing the discovery config of a removed sensor", "topic", msg.Topic())
+		m.client.Publish(msg.Topic(), 1, true, []byte{})
+	}
+}
+
+// String describes the bridge for logs, without secrets.
+func (m *MQTT) String() string {
+	return fmt.Sprintf("mqtt bridge to %s as %s", m.s.broker.Redacted(), m.s.clientID)
+}
