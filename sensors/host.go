@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -27,6 +28,10 @@ type HostOpts struct {
 	// Logger receives one line for each metric the machine does not have.
 	// Default: discard.
 	Logger *slog.Logger
+
+	// Disk is a path whose file system's usage is reported, such as "/".
+	// It is not under Root. Default: none.
+	Disk string
 }
 
 // Host is a Source that reports the health of the machine it runs on, from
@@ -38,6 +43,11 @@ type HostOpts struct {
 //   - "mem_used" in reading.Percent and "mem_available" in reading.Megabytes
 //     (MiB, as free -m counts them), from /proc/meminfo
 //   - "uptime" in reading.Second, from /proc/uptime
+//   - "wifi_signal" in reading.DBm and "wifi_link" (the driver's link
+//     quality, reading.None) of the first interface in /proc/net/wireless,
+//     when one is listed
+//   - "disk_used" in reading.Percent and "disk_free" in reading.Megabytes
+//     (MiB available to unprivileged users) of HostOpts.Disk, if set
 //
 // A Host keeps its files open and rereads them from offset 0 into a buffer
 // of its own, so Sense does not allocate. Halt closes the files. Sense must
@@ -53,6 +63,7 @@ type hostMetric struct {
 	path  string // for errors and logs
 	f     *os.File
 	parse func(b []byte, r *reading.Reading) error
+	sense func(r *reading.Reading) error // instead of f and parse
 }
 
 // NewHost returns a Host that reports every metric this machine has. It
@@ -90,6 +101,22 @@ func NewHost(o *HostOpts) (*Host, error) {
 	probe("load1,load5,load15", filepath.Join(opts.Root, "proc/loadavg"), addLoadavg)
 	probe("mem_used,mem_available", filepath.Join(opts.Root, "proc/meminfo"), addMeminfo)
 	probe("uptime", filepath.Join(opts.Root, "proc/uptime"), addUptime)
+	// Most machines have no Wi-Fi: its absence is not worth a log line.
+	if m, err := h.open(filepath.Join(opts.Root, "proc/net/wireless"), addWireless); err == nil {
+		h.metrics = append(h.metrics, m)
+	} else if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errNoWireless) {
+		opts.Logger.Info("host metric unavailable", "source", h.name, "metrics", "wifi_signal,wifi_link", "err", err)
+	}
+	if opts.Disk != "" {
+		path := opts.Disk
+		m := &hostMetric{path: path, sense: func(r *reading.Reading) error { return addDisk(path, r) }}
+		var r reading.Reading
+		if err := h.read(m, &r); err != nil {
+			opts.Logger.Info("host metric unavailable", "source", h.name, "metrics", "disk_used,disk_free", "err", err)
+		} else {
+			h.metrics = append(h.metrics, m)
+		}
+	}
 
 	if len(h.metrics) == 0 {
 		return nil, fmt.Errorf("sensors: new host: no metrics available under %s", opts.Root)
@@ -193,6 +220,9 @@ func (h *Host) Sense(r *reading.Reading) error {
 
 // read rereads m from the start into h.buf and parses it into r.
 func (h *Host) read(m *hostMetric, r *reading.Reading) error {
+	if m.sense != nil {
+		return m.sense(r)
+	}
 	n, err := m.f.ReadAt(h.buf[:], 0)
 	if err != nil && err != io.EOF {
 		return fmt.Errorf("sensors: host: read %s: %w", m.path, err)
@@ -212,7 +242,9 @@ func (h *Host) read(m *hostMetric, r *reading.Reading) error {
 func (h *Host) Halt() error {
 	var errs []error
 	for _, m := range h.metrics {
-		errs = append(errs, m.f.Close())
+		if m.f != nil {
+			errs = append(errs, m.f.Close())
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -75,6 +75,30 @@ func TestHost(t *testing.T) {
 			},
 		},
 		{
+			// The first interface listed, with the kernel's trailing dots.
+			tree: "wifi",
+			values: `{"cpu_temp":{"v":48.312,"unit":"°C"},` +
+				`"load1":{"v":0.52,"unit":""},"load5":{"v":0.58,"unit":""},"load15":{"v":0.59,"unit":""},` +
+				`"mem_used":{"v":22.461,"unit":"%"},"mem_available":{"v":2941.743,"unit":"MB"},` +
+				`"uptime":{"v":12345.67,"unit":"s"},"wifi_signal":{"v":-52,"unit":"dBm"},"wifi_link":{"v":58,"unit":""}}`,
+		},
+		{
+			// Wi-Fi hardware but no interface up: skipped without a word.
+			tree: "wifidown",
+			values: `{"cpu_temp":{"v":48.312,"unit":"°C"},` +
+				`"load1":{"v":0.52,"unit":""},"load5":{"v":0.58,"unit":""},"load15":{"v":0.59,"unit":""},` +
+				`"mem_used":{"v":22.461,"unit":"%"},"mem_available":{"v":2941.743,"unit":"MB"},` +
+				`"uptime":{"v":12345.67,"unit":"s"}}`,
+		},
+		{
+			tree: "wifibad",
+			values: `{"cpu_temp":{"v":48.312,"unit":"°C"},` +
+				`"load1":{"v":0.52,"unit":""},"load5":{"v":0.58,"unit":""},"load15":{"v":0.59,"unit":""},` +
+				`"mem_used":{"v":22.461,"unit":"%"},"mem_available":{"v":2941.743,"unit":"MB"},` +
+				`"uptime":{"v":12345.67,"unit":"s"}}`,
+			logs: []string{`metrics=wifi_signal,wifi_link err="sensors: host: parse testdata/host/wifibad/proc/net/wireless: bad signal level \"loud\""`},
+		},
+		{
 			tree:   "partial",
 			values: `{"uptime":{"v":77.5,"unit":"s"}}`,
 			logs: []string{

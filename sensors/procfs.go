@@ -240,3 +240,77 @@ func clip(b []byte) []byte {
 	}
 	return b
 }
+
+// errNoWireless reports a /proc/net/wireless that lists no interface, as on
+// a machine with Wi-Fi hardware but no interface up.
+var errNoWireless = errors.New("no wireless interface listed")
+
+// addWireless adds the signal level and link quality of the first
+// interface listed in /proc/net/wireless.
+func addWireless(b []byte, r *reading.Reading) error {
+	link, level, err := parseWireless(b)
+	if err != nil {
+		return err
+	}
+	if err := r.Add("wifi_signal", reading.DBm, level); err != nil {
+		return err
+	}
+	return r.Add("wifi_link", reading.None, link)
+}
+
+// parseWireless parses /proc/net/wireless: two header lines, then one line
+// per interface such as
+//
+//	wlan0: 0000   70.  -40.  -256        0      0      0      0      0        0
+//
+// and returns the first interface's link quality and signal level, in
+// milli-units.
+func parseWireless(b []byte) (link, level int64, err error) {
+	for i := 0; i < 2; i++ {
+		nl := bytes.IndexByte(b, '\n')
+		if nl < 0 {
+			return 0, 0, errors.New("no header")
+		}
+		b = b[nl+1:]
+	}
+	iface, rest := nextField(b)
+	if len(iface) == 0 {
+		return 0, 0, errNoWireless
+	}
+	if iface[len(iface)-1] != ':' {
+		return 0, 0, fmt.Errorf("interface %q does not end in ':'", clip(iface))
+	}
+	_, rest = nextField(rest) // status
+	var f []byte
+	f, rest = nextField(rest)
+	link, ok := parseWirelessValue(f)
+	if !ok {
+		return 0, 0, fmt.Errorf("bad link quality %q", clip(f))
+	}
+	f, _ = nextField(rest)
+	level, ok = parseWirelessValue(f)
+	if !ok {
+		return 0, 0, fmt.Errorf("bad signal level %q", clip(f))
+	}
+	return link, level, nil
+}
+
+// parseWirelessValue parses a field such as "70.", "-40." or "-40.5" (the
+// kernel marks updated values with a trailing '.'), in milli-units.
+func parseWirelessValue(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if n := len(b); n > 1 && b[n-1] == '.' {
+		b = b[:n-1]
+	}
+	v, ok := parseDecimal(b)
+	if !ok || v > 1_000_000 {
+		return 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
