@@ -137,3 +137,66 @@ func TestHostDisk(t *testing.T) {
 		t.Error("no disk_free")
 	}
 }
+
+func TestParseW1Slave(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+		err  string
+	}{
+		{"d0 07 4b 46 7f ff 0c 10 1c : crc=1c YES\nd0 07 4b 46 7f ff 0c 10 1c t=125000\n", 125000, ""},
+		{"6f fe 4b 46 7f ff 01 10 c5 : crc=c5 YES\r\n6f fe 4b 46 7f ff 01 10 c5 t=-25062\n", -25062, ""},
+		{"00 00 00 00 00 00 00 00 00 : crc=00 NO\n00 00 00 00 00 00 00 00 00 t=0\n", 0, "CRC check failed"},
+		{"ff ff ff ff ff ff ff ff ff : crc=c9 YES", 0, "want two lines"},
+		{"x : crc=1 YES\nx\n", 0, `no "t=" on the second line`},
+		{"x : crc=1 YES\nx t=abc\n", 0, `bad temperature "abc"`},
+	} {
+		got, err := parseW1Slave([]byte(tc.in))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("parseW1Slave(%q) error = %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("parseW1Slave(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// FuzzW1Slave: a file is accepted only if its first line ends in YES and
+// its second has t= followed by an integer, whose value is returned.
+func FuzzW1Slave(f *testing.F) {
+	f.Add("91 01 4b 46 7f ff 0f 10 25 : crc=25 YES\n91 01 4b 46 7f ff 0f 10 25 t=25062\n")
+	f.Add("x : crc=00 NO\nx t=1\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseW1Slave([]byte(s))
+		l1, rest, ok := strings.Cut(s, "\n")
+		l2, _, _ := strings.Cut(rest, "\n")
+		i := strings.LastIndex(l2, "t=")
+		valid := ok && strings.HasSuffix(strings.TrimRight(l1, " \r"), "YES") && i >= 0
+		var want int64
+		if valid {
+			fs := fields(l2[i+2:])
+			valid = len(fs) == 1 && intRE.MatchString(fs[0]) && fs[0] != "-"
+			if valid {
+				want = refInt(fs[0])
+			}
+		}
+		if valid != (err == nil) || (valid && got != want) {
+			t.Fatalf("parseW1Slave(%q) = %d, %v; want valid=%v %d", s, got, err, valid, want)
+		}
+	})
+}
+
+func refInt(s string) int64 {
+	var v int64
+	neg := strings.HasPrefix(s, "-")
+	for _, c := range strings.TrimPrefix(s, "-") {
+		v = v*10 + int64(c-'0')
+	}
+	if neg {
+		v = -v
+	}
+	return v
+}

@@ -1,0 +1,179 @@
+package sensors
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/sensorcast/sensorcast/sensors/reading"
+)
+
+// W1Opts configures a W1 source. A nil *W1Opts gives the defaults.
+type W1Opts struct {
+	// Name is the Source's name. Default: "w1".
+	Name string
+
+	// Root is the directory under which /sys is found. Default: "/".
+	// Tests point it at a fake tree.
+	Root string
+
+	// Probes lists the probes to read by their bus id ("28-0316a2797aff").
+	// Default: every DS18B20 (family 28) on the bus when NewW1 runs.
+	Probes []string
+
+	// Names maps a probe's id to the name of its value. Default: the id.
+	Names map[string]string
+}
+
+// W1 is a Source that reads DS18B20 temperature probes through the Linux
+// kernel's 1-Wire bus (dtoverlay=w1-gpio on a Raspberry Pi), from
+// /sys/bus/w1/devices/28-*/. Each Sense adds one value per probe, in
+// reading.Celsius, named by W1Opts.Names or by the probe's id.
+//
+// It reads the probe's "temperature" file (kernel 5.4 and later) or, where
+// that is absent, its "w1_slave" file, whose CRC line must end in "YES".
+// A probe that fails makes the whole Sense fail, naming the probe.
+type W1 struct {
+	name   string
+	probes []w1Probe
+}
+
+type w1Probe struct {
+	id, value string
+	path      string // the temperature or w1_slave file
+	slave     bool   // path is w1_slave
+}
+
+// w1Dir is where the kernel lists 1-Wire devices, under Root.
+const w1Dir = "sys/bus/w1/devices"
+
+// W1Probes returns the ids of the DS18B20 probes on the bus under root
+// ("/" on a real system), sorted.
+func W1Probes(root string) ([]string, error) {
+	dir := filepath.Join(root, w1Dir)
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("sensors: w1: no 1-Wire bus (is dtoverlay=w1-gpio set?): %w", err)
+	}
+	ms, err := filepath.Glob(filepath.Join(dir, "28-*"))
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(ms))
+	for i, m := range ms {
+		ids[i] = filepath.Base(m)
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// NewW1 finds the probes and checks that each one reads. It fails if the
+// bus is missing, if there is no probe, or if a probe in W1Opts.Probes is
+// not on the bus.
+func NewW1(o *W1Opts) (*W1, error) {
+	var opts W1Opts
+	if o != nil {
+		opts = *o
+	}
+	if opts.Name == "" {
+		opts.Name = "w1"
+	}
+	if opts.Root == "" {
+		opts.Root = "/"
+	}
+	found, err := W1Probes(opts.Root)
+	if err != nil {
+		return nil, err
+	}
+	ids := opts.Probes
+	if len(ids) == 0 {
+		if len(found) == 0 {
+			return nil, fmt.Errorf("sensors: w1: no DS18B20 probe (28-*) in %s", filepath.Join(opts.Root, w1Dir))
+		}
+		ids = found
+	}
+	w := &W1{name: opts.Name}
+	for _, id := range ids {
+		if !slices.Contains(found, id) {
+			return nil, fmt.Errorf("sensors: w1: probe %q not on the bus (found: %s)", id, strings.Join(found, ", "))
+		}
+		p := w1Probe{id: id, value: id, path: filepath.Join(opts.Root, w1Dir, id, "temperature")}
+		if n := opts.Names[id]; n != "" {
+			p.value = n
+		}
+		if _, err := os.Stat(p.path); err != nil {
+			p.path, p.slave = filepath.Join(opts.Root, w1Dir, id, "w1_slave"), true
+		}
+		if _, err := p.read(); err != nil {
+			return nil, err
+		}
+		w.probes = append(w.probes, p)
+	}
+	return w, nil
+}
+
+// Name returns the W1's name.
+func (w *W1) Name() string { return w.name }
+
+// Sense reads every probe.
+func (w *W1) Sense(r *reading.Reading) error {
+	for _, p := range w.probes {
+		v, err := p.read()
+		if err != nil {
+			return err
+		}
+		if err := r.Add(p.value, reading.Celsius, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// read reads one probe in milli-°C. The kernel takes ~750 ms to convert.
+func (p *w1Probe) read() (int64, error) {
+	b, err := os.ReadFile(p.path)
+	if err != nil {
+		return 0, fmt.Errorf("sensors: w1: probe %s: %w", p.id, err)
+	}
+	var v int64
+	if p.slave {
+		v, err = parseW1Slave(b)
+	} else {
+		v, err = parseThermal(b)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sensors: w1: probe %s: %s: %w", p.id, filepath.Base(p.path), err)
+	}
+	if v < -55000 || v > 125000 {
+		return 0, fmt.Errorf("sensors: w1: probe %s: %d m°C is outside the DS18B20's range", p.id, v)
+	}
+	return v, nil
+}
+
+// errW1CRC reports a w1_slave file whose CRC line does not end in YES.
+var errW1CRC = errors.New("CRC check failed")
+
+// parseW1Slave parses a w1_slave file:
+//
+//	72 01 4b 46 7f ff 0e 10 57 : crc=57 YES
+//	72 01 4b 46 7f ff 0e 10 57 t=23125
+func parseW1Slave(b []byte) (int64, error) {
+	line1, rest, ok := bytes.Cut(b, []byte("\n"))
+	if !ok {
+		return 0, errors.New("want two lines")
+	}
+	if !bytes.HasSuffix(bytes.TrimRight(line1, " \r"), []byte("YES")) {
+		return 0, errW1CRC
+	}
+	line2, _, _ := bytes.Cut(rest, []byte("\n"))
+	i := bytes.LastIndex(line2, []byte("t="))
+	if i < 0 {
+		return 0, errors.New(`no "t=" on the second line`)
+	}
+	return parseThermal(line2[i+2:])
+}
+
+var _ Source = (*W1)(nil)

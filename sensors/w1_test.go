@@ -1,0 +1,104 @@
+package sensors_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sensorcast/sensorcast/sensors"
+	"github.com/sensorcast/sensorcast/sensors/reading"
+)
+
+// The trees under testdata/w1 hold values from the DS18B20 datasheet's
+// table of temperature/data relationships: 0x0191 is +25.0625 °C (the
+// kernel truncates to 25062 m°C), 0xFF5E is -10.125 °C.
+
+func senseValues(t *testing.T, s sensors.Source) ([]reading.Value, error) {
+	t.Helper()
+	var r reading.Reading
+	r.Reset("pi", s.Name(), time.Unix(0, 0))
+	err := s.Sense(&r)
+	return r.Values(), err
+}
+
+func TestW1(t *testing.T) {
+	w, err := sensors.NewW1(&sensors.W1Opts{Root: "testdata/w1/pi", Names: map[string]string{"28-0416b0c1f2ff": "outside"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.Name() != "w1" {
+		t.Errorf("Name = %q", w.Name())
+	}
+	got, err := senseValues(t, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []reading.Value{
+		{Name: "28-0316a2797aff", Unit: reading.Celsius, Milli: 25062}, // from temperature
+		{Name: "outside", Unit: reading.Celsius, Milli: -10125},        // from w1_slave
+	}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("values %+v, want %+v", got, want)
+	}
+	ids, err := sensors.W1Probes("testdata/w1/pi")
+	if err != nil || strings.Join(ids, ",") != "28-0316a2797aff,28-0416b0c1f2ff" {
+		t.Errorf("W1Probes = %v, %v", ids, err)
+	}
+}
+
+func TestW1Errors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    sensors.W1Opts
+		want string
+	}{
+		{"no bus", sensors.W1Opts{Root: "testdata/w1/none"}, "no 1-Wire bus (is dtoverlay=w1-gpio set?)"},
+		{"no probe", sensors.W1Opts{Root: "testdata/w1/empty"}, "no DS18B20 probe (28-*) in testdata/w1/empty/sys/bus/w1/devices"},
+		{"unknown probe", sensors.W1Opts{Root: "testdata/w1/pi", Probes: []string{"28-ffffffffffff"}},
+			`probe "28-ffffffffffff" not on the bus (found: 28-0316a2797aff, 28-0416b0c1f2ff)`},
+		{"bad crc", sensors.W1Opts{Root: "testdata/w1/crc"}, "probe 28-0000075bd3c1: w1_slave: CRC check failed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := sensors.NewW1(&tc.o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestW1Vanish: a probe unplugged fails Sense, naming it; plugged back in,
+// it reads again.
+func TestW1Vanish(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "sys/bus/w1/devices/28-00000a1b2c3d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "temperature")
+	write := func(s string) {
+		if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("500\n") // 0x0008: +0.5 °C
+	w, err := sensors.NewW1(&sensors.W1Opts{Root: root, Name: "probes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(file)
+	if _, err := senseValues(t, w); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "probe 28-00000a1b2c3d") {
+		t.Errorf("vanished probe: %v", err)
+	}
+	write("126000\n")
+	if _, err := senseValues(t, w); err == nil || !strings.Contains(err.Error(), "outside the DS18B20's range") {
+		t.Errorf("out of range: %v", err)
+	}
+	write("-55000\n") // 0xFC90
+	if got, err := senseValues(t, w); err != nil || got[0].Milli != -55000 {
+		t.Errorf("back: %+v, %v", got, err)
+	}
+}
