@@ -10,6 +10,7 @@
 #   make dist       all three plus SHA256SUMS in dist/
 #   make deb        .deb packages for arm64, armhf and armel in dist/
 #   make fuzz       run every fuzz target briefly (FUZZTIME, default 60s each)
+#   make assets     npm ci in dashboard/web, copy uPlot where go:embed finds it
 #   make clean
 
 GO       ?= go
@@ -26,11 +27,30 @@ TESTMODS := $(patsubst ./%/go.mod,%,$(shell find . -mindepth 2 -name go.mod -not
 
 DISTDIR  ?= dist
 
-.PHONY: all build run test vet fmt-check arm64 armv7 armv6 cross dist deb fuzz clean
+# The dashboard's chart library, uPlot, comes from npm at build time (pinned
+# in dashboard/web/package-lock.json) and is copied into the gitignored
+# dashboard/static/vendor/, which go:embed picks up. A plain go build without
+# it still serves the page, without charts.
+WEBDIR   := dashboard/web
+VENDOR   := dashboard/static/vendor
+ASSETS   := $(VENDOR)/uPlot.iife.min.js $(VENDOR)/uPlot.min.css
+
+.PHONY: all assets build run test vet fmt-check arm64 armv7 armv6 cross dist deb fuzz clean
 
 all: build
 
-build:
+assets: $(ASSETS)
+
+# npm ci writes node_modules/.package-lock.json, so it reruns only when the
+# lockfile changes.
+$(WEBDIR)/node_modules/.package-lock.json: $(WEBDIR)/package.json $(WEBDIR)/package-lock.json
+	cd $(WEBDIR) && npm ci --no-audit --no-fund --ignore-scripts
+	@touch $@
+
+$(VENDOR)/%: $(WEBDIR)/node_modules/.package-lock.json
+	cp $(WEBDIR)/node_modules/uplot/dist/$* $@
+
+build: assets
 	$(RELEASE) -o $(BINDIR)/sensorcast ./cmd/sensorcast
 
 run: build
@@ -40,21 +60,21 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi
 
-vet:
+vet: assets
 	$(GO) vet ./...
 	@for m in $(TESTMODS); do echo "cd $$m && $(GO) vet ./..."; (cd $$m && $(GO) vet ./...) || exit 1; done
 
-test: fmt-check vet
+test: fmt-check vet assets
 	$(GO) test -race -timeout 20m ./...
 	@for m in $(TESTMODS); do echo "cd $$m && $(GO) test -race ./..."; (cd $$m && $(GO) test -race -timeout 20m ./...) || exit 1; done
 
-arm64:
+arm64: assets
 	GOOS=linux GOARCH=arm64 $(RELEASE) -o $(BINDIR)/sensorcast-linux-arm64 ./cmd/sensorcast
 
-armv7:
+armv7: assets
 	GOOS=linux GOARCH=arm GOARM=7 $(RELEASE) -o $(BINDIR)/sensorcast-linux-armv7 ./cmd/sensorcast
 
-armv6:
+armv6: assets
 	GOOS=linux GOARCH=arm GOARM=6 $(RELEASE) -o $(BINDIR)/sensorcast-linux-armv6 ./cmd/sensorcast
 
 cross: arm64 armv7 armv6

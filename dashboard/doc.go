@@ -9,6 +9,14 @@
 // WebSocket only as the URL path in [Options.WSPath] and imports only the
 // standard library.
 //
+// Each sensor gets a card (latest values, min/max and trend over the history
+// window, age, failing or stale state, a CSV download) and charts of its
+// recent history, one per unit, drawn with uPlot. uPlot comes from npm at
+// build time: make assets copies it into static/vendor/ (gitignored), and
+// [HasCharts] reports whether this binary has it; a build without it serves
+// the same page without charts.
+//
 // static/model.js applies wire messages to a state object; static/app.js
-// renders it. Both are tested with Node (testdata/*.test.mjs, run by go test).
+// renders it. Both are tested with Node (testdata/*.test.mjs, run by go test);
+// the e2e module drives the real binary in Chromium.
 package dashboard

@@ -24,6 +24,17 @@ var static embed.FS
 // static/index.html; Handler replaces it with Options.WSPath.
 const wsPathPlaceholder = "__SENSORCAST_WS_PATH__"
 
+// chartsPlaceholder marks, in static/index.html, where Handler links the
+// chart library when the build put it into static/vendor/ (make assets); a
+// build without it serves the page without charts, and app.js copes.
+const chartsPlaceholder = "<!--sensorcast:charts-->"
+
+// chartFiles are uPlot's files in static/vendor/, as make assets copies them.
+const (
+	chartScript = "/vendor/uPlot.iife.min.js"
+	chartStyle  = "/vendor/uPlot.min.css"
+)
+
 // contentSecurityPolicy allows only the page's own files: no inline script or
 // style, no framing, and WebSocket connections to any host (the page connects
 // to its own; ws: and wss: are listed because older browsers do not count
@@ -107,7 +118,11 @@ func Handler(o *Options) http.Handler {
 	if bytes.Count(index, []byte(wsPathPlaceholder)) != 1 {
 		panic("dashboard: static/index.html must hold the WebSocket path placeholder exactly once")
 	}
-	page := newAsset("index.html", bytes.Replace(index, []byte(wsPathPlaceholder), []byte(html.EscapeString(opts.WSPath)), 1))
+	if bytes.Count(index, []byte(chartsPlaceholder)) != 1 {
+		panic("dashboard: static/index.html must hold the charts placeholder exactly once")
+	}
+	index = bytes.Replace(index, []byte(wsPathPlaceholder), []byte(html.EscapeString(opts.WSPath)), 1)
+	page := newAsset("index.html", bytes.Replace(index, []byte(chartsPlaceholder), []byte(chartTags(HasCharts())), 1))
 
 	h := &handler{assets: make(map[string]*asset, len(shared)+2)}
 	for name, a := range shared {
@@ -116,6 +131,23 @@ func Handler(o *Options) http.Handler {
 	h.assets["/"] = page
 	h.assets["/index.html"] = page
 	return h
+}
+
+// HasCharts reports whether the binary embeds the chart library, that is,
+// whether it was built after make assets; without it the page shows values
+// but no charts.
+func HasCharts() bool {
+	shared, _ := loadStatic()
+	return shared[chartScript] != nil && shared[chartStyle] != nil
+}
+
+// chartTags is what replaces the charts placeholder: links to the chart
+// library when the binary has it, else nothing.
+func chartTags(has bool) string {
+	if !has {
+		return ""
+	}
+	return `<link rel="stylesheet" href="` + chartStyle[1:] + `">` + "\n" + `<script src="` + chartScript[1:] + `"></script>`
 }
 
 // loadStatic reads and prepares every embedded file once per process. It

@@ -1,7 +1,11 @@
 // app.js: connects to the device's WebSocket, feeds messages to model.js and
 // renders the state. Each card's DOM is built once per sensor; later renders
-// only rewrite text nodes and attributes whose content changed.
-import { newState, apply, view, Backoff } from "./model.js";
+// only rewrite text nodes and attributes whose content changed, and hand
+// charts new data only when the sensor's history changed.
+//
+// Charts use uPlot when the page has it (vendor/uPlot.iife.min.js, which the
+// build copies from npm); without it the page works the same, without charts.
+import { newState, apply, view, Backoff, chartGroups, humanise, formatValue } from "./model.js";
 
 const meta = document.querySelector('meta[name="sensorcast-ws"]');
 const wsPath = meta && meta.content.startsWith("/") ? meta.content : "/ws";
@@ -40,6 +44,98 @@ const ui = {
 };
 let cardSeq = 0;
 
+const uPlot = typeof globalThis.uPlot === "function" ? globalThis.uPlot : null;
+const darkQuery = typeof matchMedia === "function" ? matchMedia("(prefers-color-scheme: dark)") : null;
+
+function cssVar(name) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim();
+}
+
+// Taller charts on a tall screen, never cramped on a phone.
+function chartHeight() {
+  return Math.round(Math.min(260, Math.max(120, innerHeight * 0.2)));
+}
+
+function chartOptions(group, width) {
+  const axis = cssVar("--muted");
+  const grid = cssVar("--line");
+  const palette = ["--c1", "--c2", "--c3", "--c4"].map(cssVar);
+  const unit = group.unit ? ` (${group.unit})` : "";
+  const fmt = (v) => (v == null ? "–" : formatValue(v, group.unit, nf));
+  return {
+    width,
+    height: chartHeight(),
+    ms: 1, // the wire format's times are Unix ms
+    cursor: { drag: { x: false, y: false } },
+    legend: { live: true },
+    series: [
+      { label: "Time" },
+      ...group.names.map((n, i) => ({
+        label: humanise(n) + unit,
+        stroke: palette[i % palette.length],
+        width: 2,
+        points: { show: false },
+        value: (u, v) => fmt(v),
+      })),
+    ],
+    axes: [
+      { stroke: axis, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } },
+      {
+        stroke: axis,
+        grid: { stroke: grid, width: 1 },
+        ticks: { stroke: grid, width: 1 },
+        size: 60,
+        values: (u, vals) => vals.map((v) => nf.format(v)),
+      },
+    ],
+  };
+}
+
+function chartData(s, group) {
+  return [s.hist.t, ...group.names.map((n) => s.hist.vals.get(n).v)];
+}
+
+function dropCharts(c) {
+  for (const ch of c.charts) ch.u.destroy();
+  c.charts = [];
+  c.chartBox.replaceChildren();
+  c.chartKey = "";
+}
+
+// updateCharts builds a card's charts when its values (by unit) change and
+// otherwise only hands uPlot the new data, once per history change.
+function updateCharts(c, s) {
+  if (!uPlot) return;
+  const { groups, key } = chartGroups(s);
+  if (key !== c.chartKey) {
+    dropCharts(c);
+    c.chartKey = key;
+    const width = Math.max(200, c.chartBox.clientWidth || c.root.clientWidth - 32);
+    for (const g of groups) {
+      const el = make("figure", "chart", c.chartBox);
+      const names = g.names.map(humanise).join(", ");
+      el.setAttribute("aria-label", `Chart of ${names} over the last ${Math.round(state.windowMs / 60000)} min`);
+      c.charts.push({ group: g, u: new uPlot(chartOptions(g, width), chartData(s, g), el) });
+    }
+    c.histSeq = s.histSeq;
+    return;
+  }
+  if (c.histSeq === s.histSeq) return;
+  c.histSeq = s.histSeq;
+  for (const ch of c.charts) ch.u.setData(chartData(s, ch.group));
+}
+
+const resizer =
+  uPlot && typeof ResizeObserver === "function"
+    ? new ResizeObserver((entries) => {
+        for (const e of entries) {
+          const c = e.target.card;
+          const width = Math.floor(e.contentRect.width);
+          for (const ch of c.charts) if (width > 0 && ch.u.width !== width) ch.u.setSize({ width, height: chartHeight() });
+        }
+      })
+    : null;
+
 function makeCard(name) {
   const root = make("section", "card");
   const id = `sensor-${++cardSeq}`;
@@ -52,16 +148,30 @@ function makeCard(name) {
   const values = make("dl", "values", root);
   const error = make("p", "error", root);
   error.hidden = true;
-  const age = make("p", "age", root);
-  return {
+  const chartBox = make("div", "charts", root);
+  const foot = make("p", "foot", root);
+  const age = make("span", "age", foot);
+  const csv = make("a", "csv", foot);
+  csv.href = `api/history.csv?sensor=${encodeURIComponent(name)}`;
+  csv.setAttribute("download", `${name}.csv`);
+  csv.setAttribute("aria-label", `Download the history of ${name} as CSV`);
+  csv.textContent = "CSV";
+  const card = {
     root,
     badge: textIn(badge),
     values,
-    rows: new Map(), // value name -> {row, text}
+    rows: new Map(), // value name -> {row, text, trend, range}
     error,
     errorText: textIn(error),
     age: textIn(age),
+    chartBox,
+    charts: [], // {group, u}
+    chartKey: "",
+    histSeq: -1,
   };
+  chartBox.card = card;
+  if (resizer) resizer.observe(chartBox);
+  return card;
 }
 
 function updateCard(c, v) {
@@ -77,10 +187,20 @@ function updateCard(c, v) {
     if (!r) {
       const row = make("div", "row", c.values);
       make("dt", "", row).textContent = x.label;
-      r = { row, text: textIn(make("dd", "", row)) };
+      const dd = make("dd", "value", row);
+      const text = document.createTextNode("");
+      const trend = make("span", "trend", null);
+      dd.append(text, trend);
+      r = { row, text, trend, trendText: textIn(trend), range: textIn(make("dd", "range", row)) };
       c.rows.set(x.key, r);
     }
     setText(r.text, x.text);
+    setText(r.trendText, x.trend);
+    if (r.trend.title !== x.trendLabel) {
+      r.trend.title = x.trendLabel;
+      r.trend.setAttribute("aria-label", x.trendLabel);
+    }
+    setText(r.range, x.range);
   }
   for (const [key, r] of c.rows) {
     if (!seen.has(key)) {
@@ -99,6 +219,8 @@ function render() {
 
   for (const [name, c] of ui.cards) {
     if (!state.sensors.has(name)) {
+      dropCharts(c);
+      if (resizer) resizer.unobserve(c.chartBox);
       c.root.remove();
       ui.cards.delete(name);
     }
@@ -111,6 +233,7 @@ function render() {
     if (c.root !== want) ui.list.insertBefore(c.root, want);
     prev = c.root;
     updateCard(c, view(state, s, now, nf));
+    updateCharts(c, s);
   }
   const empty = state.sensors.size > 0;
   if (ui.empty.hidden !== empty) ui.empty.hidden = empty;
@@ -186,5 +309,12 @@ function retry() {
 addEventListener("online", () => {
   if (timer) connect();
 });
+// A new colour scheme: rebuild the charts with the new colours.
+if (darkQuery && uPlot) {
+  darkQuery.addEventListener("change", () => {
+    for (const c of ui.cards.values()) dropCharts(c);
+    schedule();
+  });
+}
 setInterval(schedule, 1000); // ages, staleness and the countdown move with time
 connect();

@@ -11,7 +11,22 @@ export function newState() {
     skew: 0, // estimated browser clock minus device clock, in ms
     skewKnown: false,
     sensors: new Map(), // name -> sensor, in the order of the hello message
+    windowMs: DEFAULT_WINDOW_MS, // how far back the history reaches
+    stepMs: DEFAULT_STEP_MS, // readings closer than this share a point
   };
+}
+
+/** The history window and step the server uses by default (1 h, 1 s). */
+export const DEFAULT_WINDOW_MS = 3600000;
+export const DEFAULT_STEP_MS = 1000;
+
+/**
+ * An empty history: t holds point times in ms, vals maps each value name to
+ * {unit, v}, with v aligned to t (null where the value was missing). The
+ * arrays are uPlot's data format: [t, v1, v2, …].
+ */
+function newHistory() {
+  return { t: [], vals: new Map(), bucket: NaN, count: 0 };
 }
 
 function newSensor(name, intervalMs, now) {
@@ -25,6 +40,8 @@ function newSensor(name, intervalMs, now) {
     ok: true,
     error: "",
     failures: 0,
+    hist: newHistory(),
+    histSeq: 0, // bumped whenever hist changes, so renderers redraw only then
   };
 }
 
@@ -73,6 +90,30 @@ export function apply(state, msg, now) {
       state.sensors = sensors;
       return "hello";
     }
+    case "history": {
+      if (!Array.isArray(msg.sensors)) return "";
+      if (Number.isFinite(msg.window_ms) && msg.window_ms > 0) state.windowMs = msg.window_ms;
+      if (Number.isFinite(msg.step_ms) && msg.step_ms > 0) state.stepMs = msg.step_ms;
+      for (const x of msg.sensors) {
+        if (!isObject(x) || !isName(x.sensor) || !Array.isArray(x.t) || !isObject(x.values)) continue;
+        const n = x.t.length;
+        if (!x.t.every(Number.isFinite)) continue;
+        const h = newHistory();
+        h.t = x.t.slice();
+        for (const [name, val] of Object.entries(x.values)) {
+          if (!isObject(val) || !Array.isArray(val.v) || val.v.length !== n) continue;
+          h.vals.set(name, { unit: str(val.unit), v: val.v.map((v) => (Number.isFinite(v) ? v : null)) });
+        }
+        if (n > 0) {
+          h.bucket = Math.floor(h.t[n - 1] / state.stepMs);
+          h.count = 1;
+        }
+        const s = sensorFor(state, x.sensor, now);
+        s.hist = h;
+        s.histSeq++;
+      }
+      return "history";
+    }
     case "reading": {
       const ts = messageTime(msg);
       if (!isName(msg.sensor) || !isObject(msg.values) || !Number.isFinite(ts)) return "";
@@ -93,6 +134,7 @@ export function apply(state, msg, now) {
       s.readings++;
       s.ts = ts;
       s.values = values;
+      addPoint(state, s, ts, values);
       return "reading";
     }
     case "status": {
@@ -106,6 +148,87 @@ export function apply(state, msg, now) {
   }
   return "";
 }
+
+/**
+ * Adds a reading to s's history the way the server does: readings within one
+ * step share a point (their mean), and points older than the window or beyond
+ * window/step of them are dropped. A reading the history already holds (the
+ * snapshot repeats the latest one) is skipped.
+ */
+export function addPoint(state, s, ts, values) {
+  const h = s.hist;
+  const n = h.t.length;
+  if (n > 0 && ts === h.t[n - 1]) return;
+  const bucket = Math.floor(ts / state.stepMs);
+  if (n > 0 && bucket === h.bucket) {
+    h.t[n - 1] = ts;
+    for (const [name, x] of values) {
+      let series = h.vals.get(name);
+      if (!series) h.vals.set(name, (series = { unit: x.unit, v: new Array(n).fill(null) }));
+      const prev = series.v[n - 1];
+      series.v[n - 1] = prev === null ? x.v : prev + (x.v - prev) / (h.count + 1);
+    }
+    h.count++;
+  } else {
+    h.t.push(ts);
+    for (const [name, series] of h.vals) series.v.push(values.has(name) ? values.get(name).v : null);
+    for (const [name, x] of values) {
+      if (!h.vals.has(name)) {
+        const v = new Array(n + 1).fill(null);
+        v[n] = x.v;
+        h.vals.set(name, { unit: x.unit, v });
+      }
+    }
+    h.bucket = bucket;
+    h.count = 1;
+  }
+  for (const [name, x] of values) h.vals.get(name).unit = x.unit;
+  const maxPoints = Math.ceil(state.windowMs / state.stepMs) + 1;
+  let drop = 0;
+  while (drop < h.t.length - 1 && (h.t.length - drop > maxPoints || h.t[drop] < ts - state.windowMs)) drop++;
+  if (drop > 0) {
+    h.t.splice(0, drop);
+    for (const series of h.vals.values()) series.v.splice(0, drop);
+  }
+  s.histSeq++;
+}
+
+/**
+ * Min, max and trend of one value over the history: trend compares the latest
+ * value with the mean of the first tenth of the window and is "rising",
+ * "falling" or "steady" (a change under 5 % of the range, or no range);
+ * null without data.
+ */
+export function stats(series) {
+  let min = Infinity;
+  let max = -Infinity;
+  let last = null;
+  let n = 0;
+  for (const v of series.v) {
+    if (v === null) continue;
+    n++;
+    if (v < min) min = v;
+    if (v > max) max = v;
+    last = v;
+  }
+  if (n === 0) return null;
+  const head = Math.max(1, Math.floor(series.v.length / 10));
+  let sum = 0;
+  let k = 0;
+  for (let i = 0; i < series.v.length && k < head; i++) {
+    if (series.v[i] !== null) {
+      sum += series.v[i];
+      k++;
+    }
+  }
+  const delta = last - sum / k;
+  const range = max - min;
+  let trend = "steady";
+  if (range > 0 && Math.abs(delta) > 0.05 * range) trend = delta > 0 ? "rising" : "falling";
+  return { min, max, trend };
+}
+
+const ARROWS = { rising: "↗", falling: "↘", steady: "→" };
 
 /**
  * The age of a sensor's latest reading in ms at browser time now, corrected
@@ -181,7 +304,18 @@ export function view(state, s, now, nf) {
     if (s.failures > 1) error += ` (${s.failures} failures in a row)`;
   }
   const values = [];
-  for (const [key, x] of s.values) values.push({ key, label: humanise(key), text: formatValue(x.v, x.unit, nf) });
+  for (const [key, x] of s.values) {
+    const series = s.hist.vals.get(key);
+    const st = series ? stats(series) : null;
+    values.push({
+      key,
+      label: humanise(key),
+      text: formatValue(x.v, x.unit, nf),
+      range: st ? `min ${formatValue(st.min, x.unit, nf)} · max ${formatValue(st.max, x.unit, nf)}` : "",
+      trend: st ? ARROWS[st.trend] : "",
+      trendLabel: st ? st.trend : "",
+    });
+  }
   const age = s.readings === 0 ? "no reading yet" : `updated ${formatAge(ageOf(state, s, now))}`;
   return { condition: cond, label: LABELS[cond], age, error, values };
 }
@@ -209,4 +343,20 @@ export class Backoff {
   reset() {
     this.attempt = 0;
   }
+}
+
+/**
+ * Groups a sensor's history values by unit, in the order they appear: one
+ * chart per group, so values that share a unit share an axis. key identifies
+ * the grouping, so a renderer can tell when it changed.
+ */
+export function chartGroups(s) {
+  const byUnit = new Map();
+  for (const [name, series] of s.hist.vals) {
+    let g = byUnit.get(series.unit);
+    if (!g) byUnit.set(series.unit, (g = { unit: series.unit, names: [] }));
+    g.names.push(name);
+  }
+  const groups = [...byUnit.values()];
+  return { groups, key: JSON.stringify(groups) };
 }

@@ -181,8 +181,10 @@ test("app.js renders the stream and reconnects", async (t) => {
   assert.equal(byId.get("conn").dataset.phase, "live");
   assert.equal(byId.get("empty").hidden, true);
   const nbsp = "\u00a0";
-  assert.match(cards()[0], new RegExp(`^sim\\|OK\\|Temperature\\|21\\.375${nbsp}°C\\|Humidity\\|45\\.2${nbsp}%\\|updated just now$`));
-  assert.match(cards()[1], new RegExp(`^host\\|Failing\\|CPU temp\\|48\\.3${nbsp}°C\\|Load 1\\|0\\.25\\|read: i/o timeout \\(3 failures in a row\\)\\|updated 2 s ago$`));
+  assert.match(cards()[0], new RegExp(`^sim\\|OK\\|Temperature\\|21\\.375${nbsp}°C\\|→\\|min 21\\.375${nbsp}°C · max 21\\.375${nbsp}°C\\|Humidity\\|45\\.2${nbsp}%\\|→\\|min 45\\.2${nbsp}% · max 45\\.2${nbsp}%\\|updated just now\\|CSV$`));
+  assert.match(cards()[1], new RegExp(`^host\\|Failing\\|CPU temp\\|48\\.3${nbsp}°C\\|→\\|min 48\\.3${nbsp}°C · max 48\\.3${nbsp}°C\\|Load 1\\|0\\.25\\|→\\|min 0\\.25 · max 0\\.25\\|read: i/o timeout \\(3 failures in a row\\)\\|updated 2 s ago\\|CSV$`));
+  const csv = list.childNodes[0].childNodes.find((n) => n.className === "foot").childNodes[1];
+  assert.equal(csv.href, "api/history.csv?sensor=sim");
   assert.equal(list.childNodes[1].dataset.condition, "failing");
   const sim = list.childNodes[0];
   assert.equal(sim.tagName, "SECTION");
@@ -196,14 +198,14 @@ test("app.js renders the stream and reconnects", async (t) => {
   flush();
   assert.equal(created, before, "no element created for updates");
   assert.equal(list.childNodes[0], sim, "the card is the same element");
-  assert.match(cards()[0], /\|21\.5\u00a0°C\|/);
-  assert.match(cards()[1], /^host\|OK\|.*\|updated 3 s ago$/);
+  assert.match(cards()[0], /\|21\.5\u00a0°C\|↗\|min 21\.375\u00a0°C · max 21\.5\u00a0°C\|/);
+  assert.match(cards()[1], /^host\|OK\|.*\|updated 3 s ago\|CSV$/);
 
   // Silence: sim goes stale after 3 s, host after 15 s.
   advance(4000);
   flush();
   assert.equal(sim.dataset.condition, "stale");
-  assert.match(cards()[0], /^sim\|Stale\|.*\|updated 4 s ago$/);
+  assert.match(cards()[0], /^sim\|Stale\|.*\|updated 4 s ago\|CSV$/);
   assert.equal(list.childNodes[1].dataset.condition, "ok");
 
   // The connection drops: a countdown, then a new socket and a resync.
@@ -221,7 +223,7 @@ test("app.js renders the stream and reconnects", async (t) => {
   flush();
   assert.deepEqual(list.childNodes.map((c) => c.childNodes[0].childNodes[0].textContent), ["host", "bme280"]);
   assert.equal(sim.parentNode, null, "a sensor gone from hello loses its card");
-  assert.match(cards()[0], /^host\|Waiting\|no reading yet$/);
+  assert.match(cards()[0], /^host\|Waiting\|no reading yet\|CSV$/);
   assert.equal(text("version"), "v0.1.1");
 
   // A close after hello backs off from the start again, not from where it was.

@@ -1,0 +1,105 @@
+// Tests of the history part of static/model.js: the history message, live
+// points, the window, min/max/trend and the chart groups.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { newState, apply, view, stats, chartGroups } from "../static/model.js";
+
+const T0 = 1795721607000;
+const nf = new Intl.NumberFormat("en-US", { maximumFractionDigits: 3 });
+const hello = { type: "hello", device: "pi", version: "v1", sensors: [{ sensor: "sim", interval_ms: 1000 }] };
+const reading = (ts, values) => ({ type: "reading", device: "pi", sensor: "sim", ts, values });
+
+function withHistory() {
+  const st = newState();
+  apply(st, hello, T0);
+  const kind = apply(st, {
+    type: "history", device: "pi", window_ms: 10000, step_ms: 1000,
+    sensors: [{ sensor: "sim", t: [T0 - 2000, T0 - 1000, T0], values: {
+      temperature: { unit: "°C", v: [20, null, 22] },
+      humidity: { unit: "%", v: [40, 41, 42] },
+      broken: { unit: "", v: [1] }, // wrong length: ignored
+    } }],
+  }, T0);
+  assert.equal(kind, "history");
+  return st;
+}
+
+test("history fills each sensor's points and the window", () => {
+  const st = withHistory();
+  const s = st.sensors.get("sim");
+  assert.equal(st.windowMs, 10000);
+  assert.equal(st.stepMs, 1000);
+  assert.deepEqual(s.hist.t, [T0 - 2000, T0 - 1000, T0]);
+  assert.deepEqual(s.hist.vals.get("temperature"), { unit: "°C", v: [20, null, 22] });
+  assert.equal(s.hist.vals.has("broken"), false);
+});
+
+test("malformed history messages change nothing", () => {
+  const st = withHistory();
+  for (const m of [
+    { type: "history" },
+    { type: "history", sensors: "x" },
+  ]) assert.equal(apply(st, m, T0), "");
+  apply(st, { type: "history", sensors: [{ sensor: "sim", t: [1, "x"], values: {} }, { sensor: "", t: [], values: {} }, 7] }, T0);
+  assert.equal(st.sensors.get("sim").hist.t.length, 3);
+  assert.equal(st.sensors.size, 1);
+});
+
+test("readings append points, merge within a step and drop the old", () => {
+  const st = withHistory();
+  const s = st.sensors.get("sim");
+  // The snapshot repeats the latest reading: not a new point.
+  apply(st, reading(T0, { temperature: { v: 22, unit: "°C" }, humidity: { v: 42, unit: "%" } }), T0);
+  assert.equal(s.hist.t.length, 3);
+  const seq = s.histSeq;
+  apply(st, reading(T0 + 1000, { temperature: { v: 24, unit: "°C" }, pressure: { v: 1000, unit: "hPa" } }), T0);
+  assert.ok(s.histSeq > seq, "histSeq moves");
+  assert.deepEqual(s.hist.vals.get("humidity").v, [40, 41, 42, null]);
+  assert.deepEqual(s.hist.vals.get("pressure").v, [null, null, null, 1000]);
+  // Same step: the mean, at the later time.
+  apply(st, reading(T0 + 1500, { temperature: { v: 26, unit: "°C" } }), T0);
+  assert.equal(s.hist.t.length, 4);
+  assert.equal(s.hist.t[3], T0 + 1500);
+  assert.equal(s.hist.vals.get("temperature").v[3], 25);
+  // 10 s later the first points fall out of the window.
+  apply(st, reading(T0 + 11000, { temperature: { v: 30, unit: "°C" } }), T0);
+  assert.deepEqual(s.hist.t, [T0 + 1000 + 500, T0 + 11000]);
+  assert.deepEqual(s.hist.vals.get("temperature").v, [25, 30]);
+  for (const series of s.hist.vals.values()) assert.equal(series.v.length, s.hist.t.length);
+});
+
+test("the point cap holds at window/step", () => {
+  const st = withHistory();
+  const s = st.sensors.get("sim");
+  for (let i = 1; i <= 100; i++) apply(st, reading(T0 + i * 1000, { humidity: { v: i, unit: "%" } }), T0);
+  assert.ok(s.hist.t.length <= 11, `${s.hist.t.length} points`);
+  assert.equal(s.hist.t.at(-1), T0 + 100000);
+});
+
+test("stats: min, max and trend", () => {
+  assert.equal(stats({ v: [null, null] }), null);
+  assert.deepEqual(stats({ v: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10] }), { min: 1, max: 10, trend: "rising" });
+  assert.deepEqual(stats({ v: [10, 9, 8, 7, 6, 5, 4, 3, 2, 1] }), { min: 1, max: 10, trend: "falling" });
+  assert.deepEqual(stats({ v: [5, 9, 1, 5] }), { min: 1, max: 9, trend: "steady" });
+  assert.deepEqual(stats({ v: [3] }), { min: 3, max: 3, trend: "steady" });
+});
+
+test("view shows min, max and trend from the history", () => {
+  const st = withHistory();
+  apply(st, reading(T0 + 1000, { temperature: { v: 24, unit: "°C" } }), T0 + 1000);
+  const v = view(st, st.sensors.get("sim"), T0 + 1000, nf);
+  assert.deepEqual(v.values[0], {
+    key: "temperature", label: "Temperature", text: "24\u00a0°C",
+    range: "min 20\u00a0°C · max 24\u00a0°C", trend: "↗", trendLabel: "rising",
+  });
+});
+
+test("chartGroups puts values that share a unit on one chart", () => {
+  const st = newState();
+  apply(st, hello, T0);
+  apply(st, reading(T0, { load1: { v: 1, unit: "" }, cpu_temp: { v: 50, unit: "°C" }, load5: { v: 2, unit: "" } }), T0);
+  const { groups, key } = chartGroups(st.sensors.get("sim"));
+  assert.deepEqual(groups, [{ unit: "", names: ["load1", "load5"] }, { unit: "°C", names: ["cpu_temp"] }]);
+  apply(st, reading(T0 + 1000, { load1: { v: 1, unit: "" }, cpu_temp: { v: 50, unit: "°C" }, load5: { v: 2, unit: "" } }), T0);
+  assert.equal(chartGroups(st.sensors.get("sim")).key, key, "same values, same key");
+});
