@@ -182,6 +182,14 @@ func (fs *Filtered) Sense(r *reading.Reading) error {
 	return nil
 }
 
+// Wake returns the wrapped Source's Wake channel if it is a Waker, else nil.
+func (fs *Filtered) Wake() <-chan struct{} {
+	if w, ok := fs.src.(Waker); ok {
+		return w.Wake()
+	}
+	return nil
+}
+
 // Halt halts the wrapped Source if it is a Halter.
 func (fs *Filtered) Halt() error {
 	if h, ok := fs.src.(Halter); ok {

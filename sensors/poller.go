@@ -165,7 +165,8 @@ func (p *Poller) Add(src Source, interval time.Duration) error {
 // interval. A failing or panicking Sense is counted, logged and retried
 // with exponential backoff (see Backoff and PollerOptions.MaxBackoff); it
 // does not stop the other Sources, and the Source is back on its interval
-// from its first success.
+// from its first success. A Source that is a Waker is also read whenever
+// it wakes, and its interval restarts from there.
 //
 // Run blocks until ctx is done and every goroutine has returned, then calls
 // Halt on each Source that is a Halter. It returns nil, or the Halt errors
@@ -208,6 +209,10 @@ func (p *Poller) loop(ctx context.Context, s *source) {
 	if ctx.Err() != nil {
 		return
 	}
+	var wake <-chan struct{}
+	if w, ok := s.src.(Waker); ok {
+		wake = w.Wake()
+	}
 	r := new(reading.Reading)
 	start := time.Now()
 	consecutive := p.poll(s, r)
@@ -218,13 +223,14 @@ func (p *Poller) loop(ctx context.Context, s *source) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if ctx.Err() != nil {
-				return
-			}
-			start = time.Now()
-			consecutive = p.poll(s, r)
-			t.Reset(p.delay(s.interval, consecutive, start))
+		case <-wake:
 		}
+		if ctx.Err() != nil {
+			return
+		}
+		start = time.Now()
+		consecutive = p.poll(s, r)
+		t.Reset(p.delay(s.interval, consecutive, start))
 	}
 }
 

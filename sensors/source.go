@@ -21,3 +21,11 @@ type Source interface {
 type Halter interface {
 	Halt() error
 }
+
+// Waker is implemented by Sources that know when they have something new,
+// such as a GPIO input that saw an edge. Besides its interval, the Poller
+// reads such a Source as soon as the channel Wake returns receives a value.
+// Wake is called once, by Run; a nil channel never wakes.
+type Waker interface {
+	Wake() <-chan struct{}
+}
