@@ -84,7 +84,8 @@ function chartOptions(group, width) {
         stroke: axis,
         grid: { stroke: grid, width: 1 },
         ticks: { stroke: grid, width: 1 },
-        size: 60,
+        // Wide enough for the longest label, such as "1,010.5".
+        size: (u, vals) => 16 + 8 * Math.max(3, ...(vals || []).map((v) => String(v).length)),
         values: (u, vals) => vals.map((v) => nf.format(v)),
       },
     ],
@@ -316,5 +317,8 @@ if (darkQuery && uPlot) {
     schedule();
   });
 }
+// For scripts and tests in the browser: the live state and the cards, with
+// their uPlot instances. Read only.
+globalThis.sensorcast = { state, cards: ui.cards, charts: Boolean(uPlot) };
 setInterval(schedule, 1000); // ages, staleness and the countdown move with time
 connect();

@@ -1,0 +1,13 @@
+module github.com/sensorcast/sensorcast/dashboard/e2e
+
+go 1.26
+
+require (
+	github.com/chromedp/cdproto v0.159.0
+	github.com/chromedp/chromedp v0.23.0
+	github.com/sensorcast/sensorcast v0.0.0
+)
+
+require github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+
+replace github.com/sensorcast/sensorcast => ../..
