@@ -1,0 +1,437 @@
+package sensors
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/i2c"
+	"periph.io/x/conn/v3/i2c/i2creg"
+	"periph.io/x/conn/v3/physic"
+	"periph.io/x/host/v3"
+
+	"github.com/sensorcast/sensorcast/sensors/reading"
+	"github.com/sensorcast/sensorcast/sensors/sht"
+)
+
+// Config is one [[sensor]] table of the configuration file: the driver,
+// its options and the filters of its values. The toml tags are the keys.
+// Validate checks it and fills in the defaults; it never touches hardware.
+// Open turns it into a Source.
+type Config struct {
+	Driver   string        `toml:"driver"`   // one of Drivers
+	Name     string        `toml:"name"`     // default: the driver's name
+	Interval time.Duration `toml:"interval"` // e.g. "2s"; default per driver
+
+	// I²C drivers.
+	Bus     string `toml:"bus"`     // default "/dev/i2c-1"
+	Address int    `toml:"address"` // 7-bit, e.g. 0x76; default per driver
+
+	Seed *int64 `toml:"seed"` // sim: the random seed
+	Disk string `toml:"disk"` // host: a path whose file system's usage is reported; default "/"
+
+	// ds18b20: probe ids to read (default: all on the bus) and value
+	// names by probe id (default: the id).
+	Probes []string          `toml:"probes"`
+	Names  map[string]string `toml:"names"`
+
+	// gpio: the line by name ("GPIO17"), its bias ("up", "down", "off";
+	// default: unchanged), whether low means on, the debounce time
+	// (default 50ms) and the value's name (default "state").
+	Line     string        `toml:"line"`
+	Pull     string        `toml:"pull"`
+	Invert   bool          `toml:"invert"`
+	Debounce time.Duration `toml:"debounce"`
+	Value    string        `toml:"value"`
+
+	// ina219: the shunt resistor in ohms (default 0.1) and the largest
+	// current expected in amperes (default 3.2).
+	ShuntOhms float64 `toml:"shunt_ohms"`
+	MaxAmps   float64 `toml:"max_amps"`
+
+	// ads1115, ads1015: one [[sensor.channel]] table per input read.
+	Channels []Channel `toml:"channel"`
+
+	// Filter holds per-value processing, one [sensor.filter.<value>]
+	// table per value name.
+	Filter map[string]Filter `toml:"filter"`
+}
+
+// Channel is one ADS1x15 input, converted as volts × Scale + Offset.
+type Channel struct {
+	Name   string   `toml:"name"`   // the value's name; required
+	Input  string   `toml:"input"`  // "A0" … "A3", or differential "A0-A1", "A0-A3", "A1-A3", "A2-A3"
+	Range  float64  `toml:"range"`  // full scale in volts (6.144, 4.096, 2.048, 1.024, 0.512, 0.256); default 4.096
+	Unit   string   `toml:"unit"`   // default "V"
+	Scale  *float64 `toml:"scale"`  // default 1
+	Offset float64  `toml:"offset"` // default 0
+}
+
+// driverInfo is what Validate knows about a driver.
+type driverInfo struct {
+	interval time.Duration
+	address  uint16 // default I²C address; 0 for drivers not on I²C
+	fixed    bool   // the chip has only that address
+	doc      string
+}
+
+// drivers are the known drivers.
+var drivers = map[string]driverInfo{
+	"sim":     {interval: time.Second, doc: "simulated temperature, humidity and pressure"},
+	"host":    {interval: 2 * time.Second, doc: "this machine's CPU temperature, load, memory, uptime, Wi-Fi and disk"},
+	"ds18b20": {interval: 10 * time.Second, doc: "DS18B20 probes on the kernel's 1-Wire bus"},
+	"gpio":    {interval: time.Minute, doc: "a digital input: PIR, door contact, button"},
+	"bme280":  {interval: 2 * time.Second, address: 0x76, doc: "Bosch BME280 (or BMP280): temperature, humidity, pressure"},
+	"bmp280":  {interval: 2 * time.Second, address: 0x76, doc: "Bosch BMP280: temperature, pressure"},
+	"aht20":   {interval: 2 * time.Second, address: 0x38, fixed: true, doc: "Aosong AHT20: temperature, humidity"},
+	"sht3x":   {interval: 2 * time.Second, address: 0x44, doc: "Sensirion SHT30/31/35: temperature, humidity"},
+	"sht4x":   {interval: 2 * time.Second, address: 0x44, doc: "Sensirion SHT40/41/45: temperature, humidity"},
+	"bh1750":  {interval: 2 * time.Second, address: 0x23, doc: "Rohm BH1750: illuminance"},
+	"mcp9808": {interval: 2 * time.Second, address: 0x18, doc: "Microchip MCP9808: temperature"},
+	"tmp102":  {interval: 2 * time.Second, address: 0x48, doc: "TI TMP102: temperature"},
+	"ina219":  {interval: 2 * time.Second, address: 0x40, doc: "TI INA219: bus voltage, current, power"},
+	"ads1115": {interval: 2 * time.Second, address: 0x48, doc: "TI ADS1115 16-bit ADC channels"},
+	"ads1015": {interval: 2 * time.Second, address: 0x48, doc: "TI ADS1015 12-bit ADC channels"},
+	"scd4x":   {interval: 5 * time.Second, address: 0x62, fixed: true, doc: "Sensirion SCD40/41: CO₂, temperature, humidity"},
+}
+
+// Drivers returns the names of the known drivers, sorted.
+func Drivers() []string {
+	names := make([]string, 0, len(drivers))
+	for n := range drivers {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// DefaultBus is the I²C bus of a Raspberry Pi's header pins.
+const DefaultBus = "/dev/i2c-1"
+
+// keyDrivers lists, for each driver option, the drivers it applies to.
+var keyDrivers = []struct {
+	key     string
+	set     func(c *Config) bool
+	drivers []string
+}{
+	{"bus", func(c *Config) bool { return c.Bus != "" }, nil}, // nil: every I²C driver
+	{"address", func(c *Config) bool { return c.Address != 0 }, nil},
+	{"seed", func(c *Config) bool { return c.Seed != nil }, []string{"sim"}},
+	{"disk", func(c *Config) bool { return c.Disk != "" }, []string{"host"}},
+	{"probes", func(c *Config) bool { return c.Probes != nil }, []string{"ds18b20"}},
+	{"names", func(c *Config) bool { return c.Names != nil }, []string{"ds18b20"}},
+	{"line", func(c *Config) bool { return c.Line != "" }, []string{"gpio"}},
+	{"pull", func(c *Config) bool { return c.Pull != "" }, []string{"gpio"}},
+	{"invert", func(c *Config) bool { return c.Invert }, []string{"gpio"}},
+	{"debounce", func(c *Config) bool { return c.Debounce != 0 }, []string{"gpio"}},
+	{"value", func(c *Config) bool { return c.Value != "" }, []string{"gpio"}},
+	{"shunt_ohms", func(c *Config) bool { return c.ShuntOhms != 0 }, []string{"ina219"}},
+	{"max_amps", func(c *Config) bool { return c.MaxAmps != 0 }, []string{"ina219"}},
+	{"channel", func(c *Config) bool { return c.Channels != nil }, []string{"ads1115", "ads1015"}},
+}
+
+// KeyError is a Validate error about one key of the table.
+type KeyError struct {
+	Key string // "address", "filter.temperature", "channel"
+	Err error
+}
+
+func (e *KeyError) Error() string { return fmt.Sprintf("key %q: %v", e.Key, e.Err) }
+func (e *KeyError) Unwrap() error { return e.Err }
+
+func keyErr(key, format string, a ...any) error {
+	return &KeyError{Key: key, Err: fmt.Errorf(format, a...)}
+}
+
+// adcRanges are the ADS1x15's full-scale ranges in volts.
+var adcRanges = []float64{6.144, 4.096, 2.048, 1.024, 0.512, 0.256}
+
+// Validate checks c and fills in the defaults (name, interval, bus,
+// address, channel ranges and units). A mistake about a key is returned as
+// a *KeyError. Validate opens nothing.
+func (c *Config) Validate() error {
+	info, ok := drivers[c.Driver]
+	switch {
+	case c.Driver == "":
+		return keyErr("driver", "missing (one of: %s)", strings.Join(Drivers(), ", "))
+	case !ok:
+		return keyErr("driver", "unknown driver %q (one of: %s)", c.Driver, strings.Join(Drivers(), ", "))
+	case c.Interval < 0 || (c.Interval > 0 && c.Interval < 10*time.Millisecond):
+		return keyErr("interval", "%v out of range (at least 10ms)", c.Interval)
+	}
+	isI2C := info.address != 0
+	for _, k := range keyDrivers {
+		if !k.set(c) {
+			continue
+		}
+		if k.drivers == nil && !isI2C {
+			return keyErr(k.key, "is for I²C drivers, not %q", c.Driver)
+		}
+		if k.drivers != nil && !slices.Contains(k.drivers, c.Driver) {
+			return keyErr(k.key, "is for driver %s, not %q", `"`+strings.Join(k.drivers, `" or "`)+`"`, c.Driver)
+		}
+	}
+	if c.Name == "" {
+		c.Name = c.Driver
+	}
+	if c.Interval == 0 {
+		c.Interval = info.interval
+	}
+	if isI2C {
+		if c.Bus == "" {
+			c.Bus = DefaultBus
+		}
+		switch {
+		case c.Address == 0:
+			c.Address = int(info.address)
+		case c.Address < 0x03 || c.Address > 0x77:
+			return keyErr("address", "%#x is not a 7-bit I²C device address (0x03 to 0x77)", c.Address)
+		case info.fixed && c.Address != int(info.address):
+			return keyErr("address", "the %s answers only at %#x", c.Driver, info.address)
+		}
+	}
+	switch c.Driver {
+	case "gpio":
+		if c.Line == "" {
+			return keyErr("line", `missing: the line's name, such as "GPIO17"`)
+		}
+		if _, err := parsePull(c.Pull); err != nil {
+			return keyErr("pull", "%v", err)
+		}
+		if c.Debounce < 0 || c.Debounce > 10*time.Second {
+			return keyErr("debounce", "%v out of range (0 to 10s)", c.Debounce)
+		}
+	case "ina219":
+		if c.ShuntOhms < 0 || math.IsNaN(c.ShuntOhms) || c.ShuntOhms > 1000 {
+			return keyErr("shunt_ohms", "%v out of range (above 0, up to 1000)", c.ShuntOhms)
+		}
+		if c.MaxAmps < 0 || math.IsNaN(c.MaxAmps) || c.MaxAmps > 1000 {
+			return keyErr("max_amps", "%v out of range (above 0, up to 1000)", c.MaxAmps)
+		}
+	case "ads1115", "ads1015":
+		if err := c.validateChannels(); err != nil {
+			return err
+		}
+	}
+	for _, p := range c.Probes {
+		if !strings.HasPrefix(p, "28-") || strings.ContainsAny(p, "/*?[") {
+			return keyErr("probes", "%q is not a DS18B20 id like \"28-0316a2797aff\"", p)
+		}
+	}
+	for name := range c.Filter {
+		f := c.Filter[name]
+		if err := f.Validate(); err != nil {
+			return &KeyError{Key: "filter." + name, Err: err}
+		}
+	}
+	return nil
+}
+
+func (c *Config) validateChannels() error {
+	if len(c.Channels) == 0 {
+		return keyErr("channel", "missing: at least one [[sensor.channel]] table with name and input")
+	}
+	seen := map[string]bool{}
+	for i := range c.Channels {
+		ch := &c.Channels[i]
+		switch {
+		case ch.Name == "":
+			return keyErr("channel", "#%d: missing \"name\"", i+1)
+		case seen[ch.Name]:
+			return keyErr("channel", "#%d: name %q used twice", i+1, ch.Name)
+		}
+		seen[ch.Name] = true
+		if _, ok := adcInputs[ch.Input]; !ok {
+			return keyErr("channel", "%q: input %q is not one of A0, A1, A2, A3, A0-A1, A0-A3, A1-A3, A2-A3", ch.Name, ch.Input)
+		}
+		if ch.Range == 0 {
+			ch.Range = 4.096
+		}
+		if !slices.Contains(adcRanges, ch.Range) {
+			return keyErr("channel", "%q: range %v is not one of 6.144, 4.096, 2.048, 1.024, 0.512, 0.256", ch.Name, ch.Range)
+		}
+		if ch.Unit == "" {
+			ch.Unit = string(reading.Volt)
+		}
+		if ch.Scale != nil && (math.IsNaN(*ch.Scale) || math.IsInf(*ch.Scale, 0)) {
+			return keyErr("channel", "%q: scale %v is not a finite number", ch.Name, *ch.Scale)
+		}
+	}
+	return nil
+}
+
+func parsePull(s string) (gpio.Pull, error) {
+	switch s {
+	case "":
+		return gpio.PullNoChange, nil
+	case "up":
+		return gpio.PullUp, nil
+	case "down":
+		return gpio.PullDown, nil
+	case "off":
+		return gpio.Float, nil
+	}
+	return 0, fmt.Errorf("%q is not one of up, down, off", s)
+}
+
+// Hardware opens the buses and lines that Sources need. The zero value
+// opens the real ones, through periph.io's host drivers, initialised on
+// first use; tests set the fields.
+type Hardware struct {
+	// Root is the directory under which /proc and /sys are found, for the
+	// host and ds18b20 drivers. Default: "/".
+	Root string
+
+	// OpenI2C opens an I²C bus by name, such as "/dev/i2c-1". Default:
+	// i2creg.Open.
+	OpenI2C func(name string) (i2c.BusCloser, error)
+
+	// Pin returns a GPIO line by name, such as "GPIO17". Default:
+	// gpioreg.ByName.
+	Pin func(name string) (gpio.PinIO, error)
+
+	// Logger receives notes about the host metrics found. Default:
+	// discard.
+	Logger *slog.Logger
+
+	initOnce sync.Once
+	initErr  error
+}
+
+// initHost loads periph's host drivers once.
+func (hw *Hardware) initHost() error {
+	hw.initOnce.Do(func() {
+		if _, err := host.Init(); err != nil {
+			hw.initErr = fmt.Errorf("sensors: load periph host drivers: %w", err)
+		}
+	})
+	return hw.initErr
+}
+
+func (hw *Hardware) openI2C(name string) (i2c.BusCloser, error) {
+	if hw.OpenI2C != nil {
+		return hw.OpenI2C(name)
+	}
+	if err := hw.initHost(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(name); errors.Is(err, os.ErrNotExist) && strings.HasPrefix(name, "/dev/") {
+		return nil, fmt.Errorf("i2c bus %s: not found (on a Raspberry Pi, enable I²C with dtparam=i2c_arm=on)", name)
+	}
+	b, err := i2creg.Open(name)
+	if err != nil {
+		return nil, fmt.Errorf("i2c bus %s: %w", name, err)
+	}
+	return b, nil
+}
+
+func (hw *Hardware) pin(name string) (gpio.PinIO, error) {
+	if hw.Pin != nil {
+		return hw.Pin(name)
+	}
+	if err := hw.initHost(); err != nil {
+		return nil, err
+	}
+	p := gpioreg.ByName(name)
+	if p == nil {
+		return nil, fmt.Errorf("gpio line %q: not found", name)
+	}
+	return p, nil
+}
+
+func (hw *Hardware) root() string {
+	if hw.Root == "" {
+		return "/"
+	}
+	return hw.Root
+}
+
+// Open returns the Source that c describes; c must have passed Validate.
+// I²C sources open their bus and chip on their first Sense (and reopen
+// them after a failure), so Open succeeds for a chip that is absent now;
+// ds18b20, gpio and host sources fail here if their bus, line or files
+// are missing. The values go through c's filters.
+func (hw *Hardware) Open(c *Config) (Source, error) {
+	src, err := hw.open(c)
+	if err != nil {
+		return nil, fmt.Errorf("sensor %q (%s): %w", c.Name, c.Driver, err)
+	}
+	if len(c.Filter) == 0 {
+		return src, nil
+	}
+	return NewFiltered(src, c.Filter)
+}
+
+func (hw *Hardware) open(c *Config) (Source, error) {
+	addr := uint16(c.Address)
+	i2cSrc := func(open func(b i2c.Bus) (device, error)) (Source, error) {
+		return &I2C{name: c.Name, bus: c.Bus, openBus: hw.openI2C, open: func(b i2c.Bus) (device, error) {
+			d, err := open(b)
+			if err != nil {
+				return nil, fmt.Errorf("%s at %#x on %s: %w", c.Driver, addr, c.Bus, err)
+			}
+			return d, nil
+		}}, nil
+	}
+	switch c.Driver {
+	case "sim":
+		o := &SimOpts{Name: c.Name}
+		if c.Seed != nil {
+			o.Seed = *c.Seed
+		}
+		return NewSim(o), nil
+	case "host":
+		disk := c.Disk
+		if disk == "" {
+			disk = "/"
+		}
+		return NewHost(&HostOpts{Name: c.Name, Root: hw.Root, Disk: disk, Logger: hw.Logger})
+	case "ds18b20":
+		return NewW1(&W1Opts{Name: c.Name, Root: hw.root(), Probes: c.Probes, Names: c.Names})
+	case "gpio":
+		p, err := hw.pin(c.Line)
+		if err != nil {
+			return nil, err
+		}
+		pull, _ := parsePull(c.Pull)
+		return NewGPIO(GPIOOpts{Name: c.Name, Pin: p, Pull: pull, Invert: c.Invert, Debounce: c.Debounce, Value: c.Value})
+	case "bme280", "bmp280":
+		return i2cSrc(func(b i2c.Bus) (device, error) { return openBMx280(b, addr) })
+	case "aht20":
+		return i2cSrc(openAHT20)
+	case "sht3x":
+		return i2cSrc(func(b i2c.Bus) (device, error) { return openSHT(b, addr, sht.SHT3x) })
+	case "sht4x":
+		return i2cSrc(func(b i2c.Bus) (device, error) { return openSHT(b, addr, sht.SHT4x) })
+	case "bh1750":
+		return i2cSrc(func(b i2c.Bus) (device, error) { return openBH1750(b, addr) })
+	case "mcp9808":
+		return i2cSrc(func(b i2c.Bus) (device, error) { return openMCP9808(b, addr) })
+	case "tmp102":
+		return i2cSrc(func(b i2c.Bus) (device, error) { return openTMP102(b, addr) })
+	case "ina219":
+		shunt, maxA := 0.1, 3.2
+		if c.ShuntOhms > 0 {
+			shunt = c.ShuntOhms
+		}
+		if c.MaxAmps > 0 {
+			maxA = c.MaxAmps
+		}
+		return i2cSrc(func(b i2c.Bus) (device, error) {
+			return openINA219(b, addr, physic.ElectricResistance(shunt*float64(physic.Ohm)), physic.ElectricCurrent(maxA*float64(physic.Ampere)))
+		})
+	case "ads1115", "ads1015":
+		return i2cSrc(func(b i2c.Bus) (device, error) { return openADS1x15(b, addr, c.Driver == "ads1015", c.Channels) })
+	case "scd4x":
+		return i2cSrc(func(b i2c.Bus) (device, error) { return openSCD4x(b, addr) })
+	}
+	return nil, fmt.Errorf("unknown driver %q", c.Driver)
+}

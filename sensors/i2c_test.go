@@ -1,0 +1,199 @@
+package sensors_test
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"periph.io/x/conn/v3/i2c"
+	"periph.io/x/conn/v3/i2c/i2ctest"
+
+	"github.com/sensorcast/sensorcast/sensors"
+	"github.com/sensorcast/sensorcast/sensors/reading"
+)
+
+// playbackHW returns Hardware whose /dev/i2c-1 is one Playback per open,
+// in turn, and which fails to open any other bus or a bus past the last.
+func playbackHW(buses ...*i2ctest.Playback) *sensors.Hardware {
+	n := 0
+	return &sensors.Hardware{OpenI2C: func(name string) (i2c.BusCloser, error) {
+		if name != "/dev/i2c-1" || n == len(buses) {
+			return nil, fmt.Errorf("i2c bus %s: not found", name)
+		}
+		n++
+		return buses[n-1], nil
+	}}
+}
+
+func openConfig(t *testing.T, hw *sensors.Hardware, c sensors.Config) sensors.Source {
+	t.Helper()
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	src, err := hw.Open(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
+
+func valuesString(vs []reading.Value) string {
+	var s []string
+	for _, v := range vs {
+		s = append(s, v.Name+"="+string(reading.AppendMilli(nil, v.Milli))+string(v.Unit))
+	}
+	return strings.Join(s, " ")
+}
+
+// TestI2CDrivers reads each chip through its Source from a transcript: the
+// datasheets' example values, or periph's own recordings of real chips.
+func TestI2CDrivers(t *testing.T) {
+	for _, tc := range []struct {
+		cfg  sensors.Config
+		ops  []i2ctest.IO
+		want string
+	}{
+		{
+			// periph's recording of a BME280 at 0x76: 23.72 °C,
+			// 1009.42695 hPa, 65.3056 %.
+			sensors.Config{Driver: "bme280"},
+			[]i2ctest.IO{
+				{Addr: 0x76, W: []byte{0xd0}, R: []byte{0x60}},
+				{Addr: 0x76, W: []byte{0x88}, R: []byte{0x10, 0x6e, 0x6c, 0x66, 0x32, 0x0, 0x5d, 0x95, 0xb8, 0xd5, 0xd0, 0xb, 0x77, 0x1e, 0x9d, 0xff, 0xf9, 0xff, 0xac, 0x26, 0xa, 0xd8, 0xbd, 0x10, 0x0, 0x4b}},
+				{Addr: 0x76, W: []byte{0xe1}, R: []byte{0x6e, 0x1, 0x0, 0x13, 0x5, 0x0, 0x1e}},
+				{Addr: 0x76, W: []byte{0xf4, 0x6c, 0xf2, 0x3, 0xf5, 0xa0, 0xf4, 0x6c}},
+				{Addr: 0x76, W: []byte{0xF4, 0x6d}},
+				{Addr: 0x76, W: []byte{0xF3}, R: []byte{0}},
+				{Addr: 0x76, W: []byte{0xf7}, R: []byte{0x4a, 0x52, 0xc0, 0x80, 0x96, 0xc0, 0x7a, 0x76}},
+			},
+			"temperature=23.72°C humidity=65.306% pressure=1009.427hPa",
+		},
+		{
+			// MCP9808 datasheet: 0x0194 is +25.25 °C (upper nibble
+			// flags masked), at 0x1a.
+			sensors.Config{Driver: "mcp9808", Address: 0x1a},
+			[]i2ctest.IO{
+				{Addr: 0x1a, W: []byte{0x08, 0x03}},
+				{Addr: 0x1a, W: []byte{0x01, 0x00, 0x00}},
+				{Addr: 0x1a, W: []byte{0x05}, R: []byte{0xC1, 0x94}},
+				{Addr: 0x1a, W: []byte{0x01, 0x01, 0x00}}, // Halt: shutdown
+			},
+			"temperature=25.25°C",
+		},
+		{
+			// BH1750 datasheet: 0x8390 in H-resolution mode is
+			// 33680 / 1.2 = 28067 lx; periph truncates to whole lux, the
+			// chip's resolution in that mode.
+			sensors.Config{Driver: "bh1750"},
+			[]i2ctest.IO{
+				{Addr: 0x23, W: []byte{0x07}},
+				{Addr: 0x23, W: []byte{0x10}},
+				{Addr: 0x23, W: []byte{0x07}},
+				{Addr: 0x23, W: []byte{0x10}},
+				{Addr: 0x23, W: []byte{0x10}, R: []byte{0x83, 0x90}},
+				{Addr: 0x23, W: []byte{0x07}}, // Halt: power down
+			},
+			"illuminance=28066lx",
+		},
+		{
+			// SHT3x datasheet formulas: 0x6666 is 25 °C, 0x8000 50.0008 %.
+			sensors.Config{Driver: "sht3x"},
+			[]i2ctest.IO{
+				{Addr: 0x44, W: []byte{0x30, 0xA2}},
+				{Addr: 0x44, W: []byte{0xF3, 0x2D}},
+				{Addr: 0x44, R: []byte{0x00, 0x00, 0x81}},
+				{Addr: 0x44, W: []byte{0x24, 0x00}},
+				{Addr: 0x44, R: []byte{0x66, 0x66, 0x93, 0x80, 0x00, 0xA2}},
+			},
+			"temperature=25°C humidity=50.001%",
+		},
+	} {
+		t.Run(tc.cfg.Driver, func(t *testing.T) {
+			bus := &i2ctest.Playback{Ops: tc.ops, DontPanic: true}
+			src := openConfig(t, playbackHW(bus), tc.cfg)
+			got, err := senseValues(t, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s := valuesString(got); s != tc.want {
+				t.Errorf("values %s, want %s", s, tc.want)
+			}
+			// Halt closes the bus, which checks the whole transcript ran.
+			if err := src.(sensors.Halter).Halt(); err != nil {
+				t.Errorf("Halt: %v", err)
+			}
+		})
+	}
+}
+
+// TestI2CFaults: a missing bus, an absent chip, a CRC error and a chip that
+// vanishes and returns. The Poller marks the sensor failing, backs off, and
+// it recovers by itself.
+func TestI2CFaults(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		open := []i2ctest.IO{
+			{Addr: 0x44, W: []byte{0x30, 0xA2}},
+			{Addr: 0x44, W: []byte{0xF3, 0x2D}},
+			{Addr: 0x44, R: []byte{0x00, 0x00, 0x81}},
+		}
+		good := []i2ctest.IO{
+			{Addr: 0x44, W: []byte{0x24, 0x00}},
+			{Addr: 0x44, R: []byte{0x66, 0x66, 0x93, 0x80, 0x00, 0xA2}},
+		}
+		badCRC := []i2ctest.IO{
+			{Addr: 0x44, W: []byte{0x24, 0x00}},
+			{Addr: 0x44, R: []byte{0x66, 0x66, 0x94, 0x80, 0x00, 0xA2}},
+		}
+		hw := playbackHW(
+			&i2ctest.Playback{DontPanic: true},                                         // 0s: no chip answers
+			&i2ctest.Playback{Ops: slices.Concat(open, good, badCRC), DontPanic: true}, // 1s: OK; 2s: CRC error
+			&i2ctest.Playback{Ops: slices.Concat(open, good), DontPanic: true},         // 3s: back; 4s: gone
+		)
+		// After the third bus, opening fails: the bus itself is gone.
+		rec := newRecorder()
+		p := sensors.NewPoller(&sensors.PollerOptions{OnReading: rec.onReading, OnStatus: rec.onStatus, MaxBackoff: 4 * time.Second})
+		src := openConfig(t, hw, sensors.Config{Driver: "sht3x", Name: "air", Interval: time.Second})
+		if err := p.Add(src, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		if err := runFor(t, p, 10500*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		// 0s fail (no ack) → 1s OK → 2s CRC → 3s OK → 4s fail → 5s, 7s
+		// (then 11s, after the end): the bus is missing.
+		if got, want := rec.times("air"), seconds(1, 3); !slices.Equal(got, want) {
+			t.Errorf("readings at %v, want %v", got, want)
+		}
+		var states []string
+		for _, s := range rec.statuses {
+			states = append(states, fmt.Sprintf("%v ok=%v %s", s.Time.Sub(rec.start), s.OK, s.Err))
+		}
+		want := []string{
+			"0s ok=false sht3x at 0x44 on /dev/i2c-1: sht: SHT3x at 0x44: reset: i2ctest: unexpected Tx() (count #0) expecting i2ctest.IO{Addr:68, W:[]byte{0x30, 0xa2}, R:[]byte(nil)}",
+			"1s ok=true ",
+			"2s ok=false sht: SHT3x{0x44}: temperature: sht: CRC mismatch: word 0x6666 has CRC 0x94, want 0x93",
+			"3s ok=true ",
+			"4s ok=false sht: SHT3x{0x44}: measure: i2ctest: unexpected Tx() (count #5) expecting i2ctest.IO{Addr:68, W:[]byte{0x24, 0x0}, R:[]byte(nil)}",
+		}
+		if !slices.Equal(states, want) {
+			t.Errorf("statuses:\n%s\nwant:\n%s", strings.Join(states, "\n"), strings.Join(want, "\n"))
+		}
+		st := p.Stats()[0]
+		if st.Consecutive != 3 || st.Failures != 5 || !strings.Contains(st.LastErr, "i2c bus /dev/i2c-1: not found") {
+			t.Errorf("Stats = %+v, want 5 failures, the last 3 in a row for the missing bus", st)
+		}
+	})
+}
+
+func TestI2CHaltUnopened(t *testing.T) {
+	src := openConfig(t, playbackHW(), sensors.Config{Driver: "tmp102"})
+	if err := src.(sensors.Halter).Halt(); err != nil {
+		t.Errorf("Halt of a never-opened chip: %v", err)
+	}
+	if _, err := senseValues(t, src); err == nil || !strings.Contains(err.Error(), "not found") {
+		t.Errorf("Sense without a bus: %v", err)
+	}
+}
