@@ -41,6 +41,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	configPath := fs.String("config", "", "TOML configuration `file` (default: simulated and host sensors)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	historyWindow := fs.Duration("history-window", 0, "how far back the dashboard's charts reach (default 1h, or the config's [history] window)")
+	mqttURL := fs.String("mqtt", "", "MQTT broker `URL` to publish to (tcp://, ssl://, mqtts://, ws://); overrides the config's [mqtt] broker")
+	stateDir := fs.String("state", "", "`directory` for the MQTT bridge's on-disk queue (default $STATE_DIRECTORY, else ~/.local/state/sensorcast)")
 	historyPoints := fs.Int("history-points", 0, "most points kept per value; denser readings are averaged (default 3600, or the config's [history] points)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -111,11 +113,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	for i, s := range sources {
 		infos[i] = hub.SensorInfo{Name: s.src.Name(), Interval: s.interval}
 	}
+	br, err := startBridge(cfg, *mqttURL, *stateDir, *configPath, infos, log)
+	if err != nil {
+		return err
+	}
+	if br != nil {
+		defer br.Close() // on the error paths below; a no-op after shutdown
+	}
 	h = hub.New(&hub.Options{
 		Device:  cfg.Device,
 		Version: version,
 		Sensors: infos,
 		Frames:  wsSrv,
+		Readers: readingSinks(br),
 		History: hub.HistoryOptions{Window: cfg.History.Window, Points: cfg.History.Points},
 	})
 	poller := sensors.NewPoller(&sensors.PollerOptions{
@@ -124,6 +134,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		OnReading: h.Publish,
 		OnStatus: func(s sensors.Status) {
 			h.SetStatus(hub.Status{Sensor: s.Sensor, OK: s.OK, Err: s.Err, Failures: s.Failures, Time: s.Time})
+			if br != nil {
+				br.SetStatus(s.Sensor, s.OK)
+			}
 		},
 	})
 	for _, s := range sources {
@@ -161,6 +174,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	defer cancel()
 	stopPolling()
 	wg.Wait()
+	if br != nil {
+		br.Close() // publishes offline; undelivered readings stay on disk
+	}
 	if werr := wsSrv.Shutdown(sctx); werr != nil {
 		log.Warn("websocket shutdown", "err", werr)
 	}

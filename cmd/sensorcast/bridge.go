@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sensorcast/sensorcast/bridge"
+	"github.com/sensorcast/sensorcast/cmd/sensorcast/internal/hub"
+)
+
+// startBridge starts the MQTT bridge when the config has an [mqtt] table or
+// -mqtt names a broker (the flag overrides the table's broker). Without
+// either it returns nil and nothing MQTT-related runs.
+func startBridge(cfg *Config, mqttURL, stateDir, configPath string, infos []hub.SensorInfo, log *slog.Logger) (*bridge.MQTT, error) {
+	if cfg.MQTT == nil && mqttURL == "" {
+		return nil, nil
+	}
+	var bc bridge.Config
+	if cfg.MQTT != nil {
+		bc = *cfg.MQTT
+	}
+	if mqttURL != "" {
+		bc.Broker = mqttURL
+	}
+	if stateDir == "" {
+		stateDir = defaultStateDir()
+	}
+	sensors := make([]bridge.Sensor, len(infos))
+	for i, s := range infos {
+		sensors[i] = bridge.Sensor{Name: s.Name, Interval: s.Interval}
+	}
+	br, err := bridge.New(&bridge.Options{
+		Config:   bc,
+		Device:   cfg.Device,
+		Version:  version,
+		Sensors:  sensors,
+		StateDir: stateDir,
+		Logger:   log.With("component", "mqtt"),
+	})
+	if err != nil {
+		if cfg.MQTT != nil && configPath != "" {
+			return nil, fmt.Errorf("%s: [mqtt]: %w", configPath, err)
+		}
+		return nil, err
+	}
+	log.Info("mqtt bridge on", "bridge", br.String(), "state", stateDir)
+	return br, nil
+}
+
+// defaultStateDir is where the bridge keeps its queue: systemd's
+// $STATE_DIRECTORY (StateDirectory= in the unit), else $XDG_STATE_HOME or
+// ~/.local/state, under sensorcast/.
+func defaultStateDir() string {
+	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
+		first, _, _ := strings.Cut(d, ":")
+		return first
+	}
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "sensorcast")
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		return filepath.Join(home, ".local", "state", "sensorcast")
+	}
+	return filepath.Join(os.TempDir(), "sensorcast-state")
+}
+
+// readingSinks returns the hub's reading sinks: the bridge, when it runs.
+func readingSinks(br *bridge.MQTT) []hub.ReadingSink {
+	if br == nil {
+		return nil
+	}
+	return []hub.ReadingSink{br}
+}

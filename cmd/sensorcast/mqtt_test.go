@@ -1,0 +1,378 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/sensorcast/sensorcast/bridge/mosquittotest"
+	"github.com/sensorcast/sensorcast/sensors"
+	"github.com/sensorcast/sensorcast/sensors/reading"
+)
+
+// End-to-end tests of the MQTT bridge: the real binary against a real
+// mosquitto, counted by a subscriber with a persistent session.
+
+// buildSensorcast builds the binary into a temporary directory.
+func buildSensorcast(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sensorcast")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// node is one running sensorcast process.
+type node struct {
+	cmd *exec.Cmd
+	log *os.File
+}
+
+// startNode runs bin with a 10 Hz simulated sensor publishing to broker,
+// keeping its queue in state.
+func startNode(t *testing.T, bin, broker, state string) *node {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "sensorcast.toml")
+	os.WriteFile(cfg, []byte(`device = "node1"
+
+[[sensor]]
+driver = "sim"
+name = "sim"
+interval = "100ms"
+seed = 7
+
+[mqtt]
+broker = "`+broker+`"
+client_id = "node1"
+values = false
+reconnect_max = "2s"
+`), 0o600)
+	lf, err := os.Create(filepath.Join(dir, "stderr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-config", cfg, "-state", state)
+	cmd.Stderr = lf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n := &node{cmd: cmd, log: lf}
+	t.Cleanup(func() {
+		n.signal(syscall.SIGKILL)
+		lf.Close()
+		if t.Failed() {
+			out, _ := os.ReadFile(lf.Name())
+			t.Logf("sensorcast stderr:\n%s", out)
+		}
+	})
+	return n
+}
+
+func (n *node) signal(sig syscall.Signal) {
+	if n.cmd.ProcessState != nil {
+		return
+	}
+	n.cmd.Process.Signal(sig)
+	n.cmd.Wait()
+}
+
+// counter is an MQTT subscriber with a persistent session: the broker
+// keeps its QoS 1 messages while it is away, and across a broker restart.
+type counter struct {
+	mu   sync.Mutex
+	msgs []simMsg
+	c    paho.Client
+}
+
+type simMsg struct {
+	ts   int64
+	vals [3]int64 // temperature, humidity, pressure in milli-units
+}
+
+func newCounter(t *testing.T, url, topic string) *counter {
+	t.Helper()
+	c := &counter{}
+	handler := func(_ paho.Client, m paho.Message) {
+		var r struct {
+			Ts     int64
+			Values map[string]struct{ V json.Number }
+		}
+		d := json.NewDecoder(bytes.NewReader(m.Payload()))
+		d.UseNumber()
+		if err := d.Decode(&r); err != nil {
+			t.Errorf("bad reading %q: %v", m.Payload(), err)
+			return
+		}
+		var sm simMsg
+		sm.ts = r.Ts
+		for i, k := range []string{"temperature", "humidity", "pressure"} {
+			f, _ := r.Values[k].V.Float64()
+			sm.vals[i] = reading.Milli(f)
+		}
+		c.mu.Lock()
+		c.msgs = append(c.msgs, sm)
+		c.mu.Unlock()
+	}
+	o := paho.NewClientOptions().AddBroker(url).SetClientID("counter-" + strings.ReplaceAll(t.Name(), "/", "-")).
+		SetCleanSession(false).SetAutoReconnect(true).SetMaxReconnectInterval(500 * time.Millisecond).
+		SetConnectRetry(true).SetConnectRetryInterval(200 * time.Millisecond).SetOrderMatters(true).
+		SetResumeSubs(true).SetDefaultPublishHandler(handler)
+	o.SetOnConnectHandler(func(cl paho.Client) { cl.Subscribe(topic, 1, handler) })
+	c.c = paho.NewClient(o)
+	if tok := c.c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("counter connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.c.Disconnect(100) })
+	return c
+}
+
+func (c *counter) snapshot() []simMsg {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]simMsg(nil), c.msgs...)
+}
+
+// waitUntil polls cond every 100 ms for up to d.
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatalf("timed out after %v waiting for %s", d, what)
+}
+
+// simSequence returns the first n readings of the test's Sim, which depend
+// only on the seed and the step.
+func simSequence(t *testing.T, n int) [][3]int64 {
+	sim := sensors.NewSim(&sensors.SimOpts{Name: "sim", Seed: 7})
+	out := make([][3]int64, n)
+	var r reading.Reading
+	for i := range out {
+		r.Reset("node1", "sim", time.Time{})
+		if err := sim.Sense(&r); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 3 {
+			out[i][j] = r.At(j).Milli
+		}
+	}
+	return out
+}
+
+// checkComplete checks that msgs hold, after removing QoS 1 duplicates,
+// every reading of each sensorcast run in order: step 0, 1, 2, … of the
+// Sim, starting again at step 0 at most runs-1 times (a restart). It
+// returns the received readings, without duplicates, of each run.
+func checkComplete(t *testing.T, msgs []simMsg, runs int) [][]simMsg {
+	t.Helper()
+	want := simSequence(t, len(msgs)+1)
+	seen := make(map[int64]bool)
+	var out [][]simMsg
+	k := 0
+	for i, m := range msgs {
+		if seen[m.ts] {
+			continue // a QoS 1 duplicate, delivered again after a reconnect
+		}
+		seen[m.ts] = true
+		switch {
+		case m.vals == want[k]:
+			if k == 0 {
+				out = append(out, nil)
+			}
+			k++
+		case m.vals == want[0] && len(out) < runs:
+			out = append(out, nil)
+			k = 1
+		default:
+			t.Fatalf("message %d (ts %d): values %v are not step %d of the sim (%v): a reading was lost or reordered", i, m.ts, m.vals, k, want[k])
+		}
+		if n := len(out[len(out)-1]); n > 0 && out[len(out)-1][n-1].ts >= m.ts {
+			t.Fatalf("message %d: ts %d not after %d", i, m.ts, out[len(out)-1][n-1].ts)
+		}
+		out[len(out)-1] = append(out[len(out)-1], m)
+	}
+	return out
+}
+
+func TestMQTTOutage(t *testing.T) {
+	t.Parallel()
+	testOutage(t, false)
+}
+
+func TestMQTTOutageWithRestart(t *testing.T) {
+	t.Parallel()
+	testOutage(t, true)
+}
+
+// testOutage publishes at 10 Hz, stops the broker for 10 s and starts it
+// again; with restart, sensorcast is also restarted during the outage.
+// Every reading must arrive, in order.
+func testOutage(t *testing.T, restart bool) {
+	if testing.Short() {
+		t.Skip("an outage takes 10 s")
+	}
+	b := mosquittotest.Start(t, nil)
+	bin := buildSensorcast(t)
+	cnt := newCounter(t, b.URL, "sensorcast/node1/sim")
+	state := t.TempDir()
+	n := startNode(t, bin, b.URL, state)
+	waitUntil(t, 10*time.Second, "readings before the outage", func() bool { return len(cnt.snapshot()) >= 10 })
+
+	killed := time.Now()
+	b.Stop()
+	if restart {
+		time.Sleep(3 * time.Second)
+		n.signal(syscall.SIGTERM)
+		if !n.cmd.ProcessState.Success() {
+			t.Errorf("sensorcast exited with %v", n.cmd.ProcessState)
+		}
+		n = startNode(t, bin, b.URL, state)
+		time.Sleep(7 * time.Second)
+	} else {
+		time.Sleep(10 * time.Second)
+	}
+	restarted := time.Now()
+	b.Restart()
+
+	// Caught up: readings taken after the broker came back have arrived.
+	after := restarted.Add(time.Second).UnixMilli()
+	waitUntil(t, 20*time.Second, "readings after the outage", func() bool {
+		m := cnt.snapshot()
+		return len(m) > 0 && m[len(m)-1].ts > after
+	})
+	n.signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+
+	runs := 1
+	if restart {
+		runs = 2
+	}
+	got := checkComplete(t, cnt.snapshot(), runs)
+	if len(got) != runs {
+		t.Fatalf("%d runs of the sim seen, want %d", len(got), runs)
+	}
+	during := 0
+	for _, run := range got {
+		for _, m := range run {
+			if m.ts > killed.Add(500*time.Millisecond).UnixMilli() && m.ts < restarted.Add(-500*time.Millisecond).UnixMilli() {
+				during++
+			}
+		}
+	}
+	total := len(got[0])
+	if restart {
+		total += len(got[1])
+	}
+	t.Logf("%d readings delivered in order, %d of them taken during the outage", total, during)
+	if min := 60; during < min { // 10 Hz over 9 s, less the restart
+		t.Errorf("only %d readings from the outage arrived, want at least %d", during, min)
+	}
+}
+
+// TestMQTTLastWill: a clean stop publishes offline itself; after SIGKILL
+// the broker publishes the retained last will, offline.
+func TestMQTTLastWill(t *testing.T) {
+	t.Parallel()
+	b := mosquittotest.Start(t, nil)
+	bin := buildSensorcast(t)
+	var mu sync.Mutex
+	var status []string
+	o := paho.NewClientOptions().AddBroker(b.URL).SetClientID("lwt-watcher")
+	c := paho.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer c.Disconnect(100)
+	c.Subscribe("sensorcast/node1/status", 1, func(_ paho.Client, m paho.Message) {
+		mu.Lock()
+		status = append(status, string(m.Payload()))
+		mu.Unlock()
+	}).Wait()
+	last := func(n int) func() bool {
+		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(status) >= n
+		}
+	}
+	state := t.TempDir()
+
+	n := startNode(t, bin, b.URL, state)
+	waitUntil(t, 10*time.Second, "online", last(1))
+	n.signal(syscall.SIGTERM)
+	waitUntil(t, 5*time.Second, "offline after SIGTERM", last(2))
+
+	n = startNode(t, bin, b.URL, state)
+	waitUntil(t, 10*time.Second, "online again", last(3))
+	n.signal(syscall.SIGKILL)
+	waitUntil(t, 5*time.Second, "the last will", last(4))
+	mu.Lock()
+	got := fmt.Sprint(status)
+	mu.Unlock()
+	if got != "[online offline online offline]" {
+		t.Errorf("status messages = %s", got)
+	}
+
+	// Retained: Home Assistant starting now still learns the node is down.
+	var retained paho.Message
+	done := make(chan struct{})
+	c2 := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL).SetClientID("late"))
+	c2.Connect().Wait()
+	defer c2.Disconnect(100)
+	var once sync.Once
+	c2.Subscribe("sensorcast/node1/status", 1, func(_ paho.Client, m paho.Message) {
+		once.Do(func() { retained = m; close(done) })
+	})
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no retained status")
+	}
+	if !retained.Retained() || string(retained.Payload()) != "offline" {
+		t.Errorf("retained status = %q (retained %v), want offline", retained.Payload(), retained.Retained())
+	}
+}
+
+// TestMQTTConfigErrors: a bad [mqtt] table stops sensorcast before it
+// starts, with the file and the problem.
+func TestMQTTConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct{ toml, want string }{
+		"bad qos":     {"[mqtt]\nbroker = \"tcp://127.0.0.1:1\"\nqos = 3\n", "[mqtt]: mqtt: qos 3"},
+		"no broker":   {"[mqtt]\nprefix = \"x\"\n", "[mqtt]: mqtt: missing broker URL"},
+		"unknown key": {"[mqtt]\nbroker = \"tcp://127.0.0.1:1\"\npasword_file = \"x\"\n", `:5: unknown key "mqtt.pasword_file"`},
+		"bad scheme":  {"[mqtt]\nbroker = \"http://127.0.0.1:1\"\n", "scheme must be"},
+		"wrong type":  {"[mqtt]\nbroker = \"tcp://127.0.0.1:1\"\nqos = \"one\"\n", ":5:"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".toml")
+			os.WriteFile(cfg, []byte("[[sensor]]\ndriver = \"sim\"\n"+tc.toml), 0o600)
+			var stderr bytes.Buffer
+			err := run(context.Background(), []string{"-config", cfg, "-listen", "127.0.0.1:0", "-state", t.TempDir()}, &stderr)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), cfg) {
+				t.Errorf("error %v, want one naming %s and containing %q", err, cfg, tc.want)
+			}
+		})
+	}
+	var stderr bytes.Buffer
+	err := run(context.Background(), []string{"-mqtt", "udp://x", "-listen", "127.0.0.1:0"}, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "scheme must be") {
+		t.Errorf("-mqtt udp://x: %v", err)
+	}
+}
