@@ -11,6 +11,7 @@
 #   make deb        .deb packages for arm64, armhf and armel in dist/
 #   make fuzz       run every fuzz target briefly (FUZZTIME, default 60s each)
 #   make assets     npm ci in dashboard/web, copy uPlot where go:embed finds it
+#   make pi-in-a-box  the arm64 binary on an emulated Pi (qemu, i2c-stub, gpio-sim); in make test
 #   make clean
 
 GO       ?= go
@@ -35,7 +36,12 @@ WEBDIR   := dashboard/web
 VENDOR   := dashboard/static/vendor
 ASSETS   := $(VENDOR)/uPlot.iife.min.js $(VENDOR)/uPlot.min.css
 
-.PHONY: all assets build run test vet fmt-check arm64 armv7 armv6 cross dist deb fuzz clean
+# The Pi in a box: kernel, modules and initramfs are built under PIBOX,
+# downloads cached by kernel version.
+PIBOX    ?= build/pibox
+PIBOXTOOLS := qemu-system-aarch64 aarch64-linux-gnu-gcc cpio patch
+
+.PHONY: all assets build run test vet fmt-check arm64 armv7 armv6 cross dist deb fuzz clean pi-in-a-box
 
 all: build
 
@@ -67,6 +73,17 @@ vet: assets
 test: fmt-check vet assets
 	$(GO) test -race -timeout 20m ./...
 	@for m in $(TESTMODS); do echo "cd $$m && $(GO) test -race ./..."; (cd $$m && $(GO) test -race -timeout 20m ./...) || exit 1; done
+	@$(MAKE) --no-print-directory pi-in-a-box
+
+# Skipped with a message where its tools are missing, except under CI=true.
+pi-in-a-box:
+	@for t in $(PIBOXTOOLS); do command -v $$t >/dev/null 2>&1 && continue; \
+	  if [ "$$CI" = true ]; then echo "pi-in-a-box: $$t is missing: .ci/run must install it"; exit 1; fi; \
+	  echo "pi-in-a-box: SKIPPED: $$t is missing (apt-get install qemu-system-arm gcc-aarch64-linux-gnu cpio patch)"; exit 0; \
+	done; \
+	$(MAKE) --no-print-directory arm64 BINDIR=$(PIBOX)/bin && \
+	deploy/rpi/pibox/build.sh $(PIBOX) $(PIBOX)/bin/sensorcast-linux-arm64 deploy/rpi/pibox/box.toml && \
+	PIBOX_DIR=$(CURDIR)/$(PIBOX) $(GO) test -count=1 -run '^TestPiInABox$$' -v ./cmd/sensorcast/
 
 arm64: assets
 	GOOS=linux GOARCH=arm64 $(RELEASE) -o $(BINDIR)/sensorcast-linux-arm64 ./cmd/sensorcast
@@ -101,5 +118,5 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(BINDIR) $(DISTDIR)
+	rm -rf $(BINDIR) $(DISTDIR) $(PIBOX)
 	$(GO) clean -testcache

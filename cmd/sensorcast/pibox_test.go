@@ -1,0 +1,451 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sensorcast/sensorcast/ws/wstest"
+)
+
+// TestPiInABox runs the real arm64 binary in an arm64 Linux kernel under
+// qemu, with an emulated BME280 and MCP9808 on /dev/i2c-1 (i2c-stub) and a
+// Pi-like GPIO bank (gpio-sim), and checks what it reports over its
+// WebSocket and HTTP API. `make pi-in-a-box` builds the box (kernel,
+// modules, initramfs) and runs this test with PIBOX_DIR set; see
+// deploy/rpi/pibox.
+func TestPiInABox(t *testing.T) {
+	dir := os.Getenv("PIBOX_DIR")
+	if dir == "" {
+		t.Skip("PIBOX_DIR is not set: run make pi-in-a-box")
+	}
+	b := startBox(t, dir)
+
+	b.mustRun(t, "insmod /lib/modules/i2c-stub.ko "+stubParams)
+	b.mustRun(t, bme.program()+"; "+mcpProgram(0x0194))
+	b.mustRun(t, gpioSimSetup)
+	b.mustRun(t, "sensorcast -config /etc/sensorcast/sensorcast.toml >/tmp/sensorcast.log 2>&1 &")
+	msgs := b.stream(t)
+
+	// 1. The BME280 gives what the datasheet's formulas give.
+	want := bme.expect()
+	got := msgs.waitReading(t, "bme280", 20*time.Second, func(m boxMsg) bool { return true })
+	checkNear(t, "bme280 temperature", got, "temperature", want.tempMilliC)
+	checkNear(t, "bme280 pressure", got, "pressure", want.pressMilliHPa)
+	checkNear(t, "bme280 humidity", got, "humidity", want.humMilliPct)
+	t.Logf("bme280: %v (datasheet: %d m°C, %d mhPa, %d m%%)", got.Values, want.tempMilliC, want.pressMilliHPa, want.humMilliPct)
+
+	// 2. A second register chip: 0x0194 is 25.25 °C.
+	got = msgs.waitReading(t, "mcp9808", 10*time.Second, func(m boxMsg) bool { return true })
+	checkNear(t, "mcp9808 temperature", got, "temperature", 25250)
+
+	// 3. A GPIO input toggled inside the box arrives as on/off changes.
+	b.mustRun(t, "for i in 1 2 3; do echo pull-up > $(ls -d /sys/devices/platform/gpio-sim.*/gpiochip*/sim_gpio17)/pull; sleep 0.4; "+
+		"echo pull-down > $(ls -d /sys/devices/platform/gpio-sim.*/gpiochip*/sim_gpio17)/pull; sleep 0.4; done >/dev/null 2>&1 &")
+	var states []int64
+	deadline := time.Now().Add(15 * time.Second)
+	for len(states) < 6 && time.Now().Before(deadline) {
+		m := msgs.waitReading(t, "door", time.Until(deadline), func(m boxMsg) bool { return true })
+		for _, v := range m.Values {
+			s := int64(math.Round(v.V))
+			if len(states) == 0 || states[len(states)-1] != s {
+				states = append(states, s)
+			}
+		}
+	}
+	if strings.Count(fmt.Sprint(states), "1") < 3 || len(states) < 6 {
+		t.Errorf("door states %v, want three on/off changes", states)
+	}
+
+	// 4. New raw registers change the next reading.
+	bme.raw[3], bme.raw[4], bme.raw[5] = 0x7e, 0x00, 0x00 // temperature
+	b.mustRun(t, bme.programRaw())
+	want = bme.expect()
+	msgs.waitReading(t, "bme280", 10*time.Second, func(m boxMsg) bool {
+		return near(m, "temperature", want.tempMilliC)
+	})
+
+	// 5. The bus vanishes and returns: failing, then recovered, no restart.
+	b.mustRun(t, "rmmod i2c-stub")
+	msgs.waitStatus(t, "bme280", false, 15*time.Second)
+	b.mustRun(t, "insmod /lib/modules/i2c-stub.ko "+stubParams+" && "+bme.program()+"; "+mcpProgram(0x0194))
+	msgs.waitStatus(t, "bme280", true, 30*time.Second)
+	got = msgs.waitReading(t, "bme280", 10*time.Second, func(m boxMsg) bool { return true })
+	checkNear(t, "bme280 temperature after recovery", got, "temperature", want.tempMilliC)
+	if out, _ := b.run(t, "pidof sensorcast"); len(out) != 1 {
+		t.Errorf("sensorcast processes after recovery: %q", out)
+	}
+
+	// The HTTP API agrees with the stream.
+	resp, err := http.Get("http://" + b.addr + "/api/sensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"bme280"`) || !strings.Contains(string(body), `"mcp9808"`) {
+		t.Errorf("GET /api/sensors = %d %s", resp.StatusCode, body)
+	}
+
+	// 6. scan names the emulated chips.
+	out := strings.Join(b.mustRun(t, "sensorcast scan"), "\n")
+	for _, want := range []string{"0x76", "BME280", "0x18", "MCP9808"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("sensorcast scan output lacks %q:\n%s", want, out)
+		}
+	}
+	if t.Failed() {
+		log, _ := b.run(t, "cat /tmp/sensorcast.log")
+		t.Logf("sensorcast log in the box:\n%s", strings.Join(log, "\n"))
+	}
+}
+
+// stubParams puts a BME280 at 0x76 (writes in register/value pairs) and an
+// MCP9808 at 0x18 (16-bit registers) on /dev/i2c-1.
+const stubParams = "chip_addr=0x76,0x18 bus_num=1 write_pairs=1,0 reg16=0,1"
+
+// gpioSimSetup creates a gpio-sim bank that looks like a Pi's: labelled
+// pinctrl-bcm2711, lines GPIO0…GPIO27.
+const gpioSimSetup = `insmod /lib/modules/gpio-sim-pibox.ko && cd /sys/kernel/config/gpio-sim && mkdir pi pi/bank0 && ` +
+	`echo pinctrl-bcm2711 > pi/bank0/label && echo 28 > pi/bank0/num_lines && ` +
+	`for i in $(seq 0 27); do mkdir pi/bank0/line$i && echo GPIO$i > pi/bank0/line$i/name; done && echo 1 > pi/live`
+
+// bme280 is the emulated chip's register contents: the calibration and raw
+// values of periph's own BME280 test (23.72 °C, 1009.43 hPa, 65.31 %).
+type bme280 struct {
+	calib [26]byte // 0x88…0xA1
+	hcal  [7]byte  // 0xE1…0xE7
+	raw   [8]byte  // 0xF7…0xFE: pressure, temperature, humidity
+}
+
+var bme = &bme280{
+	calib: [26]byte{0x10, 0x6e, 0x6c, 0x66, 0x32, 0x0, 0x5d, 0x95, 0xb8, 0xd5, 0xd0, 0xb, 0x77, 0x1e, 0x9d, 0xff, 0xf9, 0xff, 0xac, 0x26, 0xa, 0xd8, 0xbd, 0x10, 0x0, 0x4b},
+	hcal:  [7]byte{0x6e, 0x1, 0x0, 0x13, 0x5, 0x0, 0x1e},
+	raw:   [8]byte{0x4a, 0x52, 0xc0, 0x80, 0x96, 0xc0, 0x7a, 0x76},
+}
+
+// i2cset writes bytes to consecutive registers with busybox i2cset, which
+// takes register numbers in hex.
+func i2cset(addr, reg byte, data []byte) string {
+	var cmds []string
+	for i, v := range data {
+		cmds = append(cmds, fmt.Sprintf("i2cset -y 1 0x%02x 0x%02x 0x%02x", addr, int(reg)+i, v))
+	}
+	return strings.Join(cmds, "; ")
+}
+
+func (c *bme280) program() string {
+	return strings.Join([]string{
+		i2cset(0x76, 0xd0, []byte{0x60}), // chip ID: BME280
+		i2cset(0x76, 0x88, c.calib[:]),
+		i2cset(0x76, 0xe1, c.hcal[:]),
+		i2cset(0x76, 0xf3, []byte{0}), // status: idle
+		c.programRaw(),
+	}, "; ")
+}
+
+func (c *bme280) programRaw() string { return i2cset(0x76, 0xf7, c.raw[:]) }
+
+// mcpProgram sets the MCP9808's IDs and its ambient temperature register.
+func mcpProgram(temp uint16) string {
+	return fmt.Sprintf("i2cset -y 1 0x18 0x06 0x0054 w; i2cset -y 1 0x18 0x07 0x0400 w; i2cset -y 1 0x18 0x05 0x%04x w", temp)
+}
+
+type bmeValues struct{ tempMilliC, pressMilliHPa, humMilliPct int64 }
+
+// expect applies the BME280 datasheet's compensation formulas (section
+// 4.2.3, 32-bit temperature and humidity, 64-bit pressure), written here
+// from the datasheet, independently of any driver.
+func (c *bme280) expect() bmeValues {
+	le16 := func(b []byte) int64 { return int64(binary.LittleEndian.Uint16(b)) }
+	s16 := func(b []byte) int64 { return int64(int16(binary.LittleEndian.Uint16(b))) }
+	k := c.calib[:]
+	T1, T2, T3 := le16(k[0:]), s16(k[2:]), s16(k[4:])
+	P1 := le16(k[6:])
+	P := [10]int64{0, P1, s16(k[8:]), s16(k[10:]), s16(k[12:]), s16(k[14:]), s16(k[16:]), s16(k[18:]), s16(k[20:]), s16(k[22:])}
+	H1 := int64(k[25])
+	h := c.hcal[:]
+	H2 := s16(h[0:])
+	H3 := int64(h[2])
+	H4 := int64(int8(h[3]))<<4 | int64(h[4]&0x0f)
+	H5 := int64(int8(h[5]))<<4 | int64(h[4]>>4)
+	H6 := int64(int8(h[6]))
+	r := c.raw
+	adcP := int64(r[0])<<12 | int64(r[1])<<4 | int64(r[2])>>4
+	adcT := int64(r[3])<<12 | int64(r[4])<<4 | int64(r[5])>>4
+	adcH := int64(r[6])<<8 | int64(r[7])
+
+	// int32 arithmetic as in the datasheet.
+	v1 := int32((int32(adcT)>>3 - int32(T1)<<1) * int32(T2) >> 11)
+	d := int32(adcT)>>4 - int32(T1)
+	v2 := int32((d * d >> 12) * int32(T3) >> 14)
+	tFine := v1 + v2
+	t := (tFine*5 + 128) >> 8 // 0.01 °C
+
+	x := int64(tFine) - 128000
+	y := x * x * P[6]
+	y += (x * P[5]) << 17
+	y += P[4] << 35
+	x = (x*x*P[3])>>8 + (x*P[2])<<12
+	x = ((int64(1)<<47 + x) * P[1]) >> 33
+	var p int64 // Pa in Q24.8
+	if x != 0 {
+		p = (((1048576 - adcP) << 31) - y) * 3125 / x
+		x = (P[9] * (p >> 13) * (p >> 13)) >> 25
+		y = (P[8] * p) >> 19
+		p = ((p + x + y) >> 8) + P[7]<<4
+	}
+
+	hv := tFine - 76800
+	h1 := (int32(adcH)<<14 - int32(H4)<<20 - int32(H5)*hv + 16384) >> 15
+	h2 := ((((hv*int32(H6))>>10)*(((hv*int32(H3))>>11)+32768))>>10 + 2097152) * int32(H2)
+	hv = h1 * ((h2 + 8192) >> 14)
+	hv -= ((((hv >> 15) * (hv >> 15)) >> 7) * int32(H1)) >> 4
+	hv = min(max(hv, 0), 419430400)
+	hq := int64(hv >> 12) // %RH in Q22.10
+
+	return bmeValues{
+		tempMilliC:    int64(t) * 10,
+		pressMilliHPa: int64(math.Round(float64(p) / 256 / 100 * 1000)),
+		humMilliPct:   int64(math.Round(float64(hq) / 1024 * 1000)),
+	}
+}
+
+// near reports whether m's value name is within one milli-unit (the wire
+// format's resolution) of want.
+func near(m boxMsg, name string, want int64) bool {
+	v, ok := m.Values[name]
+	return ok && math.Abs(v.V*1000-float64(want)) <= 1.0001
+}
+
+func checkNear(t *testing.T, what string, m boxMsg, name string, want int64) {
+	t.Helper()
+	if !near(m, name, want) {
+		t.Errorf("%s = %v, want %.3f", what, m.Values[name], float64(want)/1000)
+	}
+}
+
+// box is a running qemu with the test's end of its serial console.
+type box struct {
+	addr  string // host side of the forwarded dashboard port
+	stdin io.Writer
+
+	mu    sync.Mutex
+	lines []string
+	more  chan struct{}
+	seq   int
+}
+
+func startBox(t *testing.T, dir string) *box {
+	t.Helper()
+	qemu := needTool(t, "qemu-system-aarch64")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	b := &box{addr: fmt.Sprintf("127.0.0.1:%d", port), more: make(chan struct{}, 1)}
+	cmd := exec.Command(qemu, "-M", "virt", "-cpu", "cortex-a72", "-m", "512", "-smp", "2",
+		"-nographic", "-no-reboot",
+		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initrd.gz"),
+		"-append", "console=ttyAMA0 rdinit=/init quiet loglevel=3",
+		"-netdev", fmt.Sprintf("user,id=n0,hostfwd=tcp:%s-:8080", b.addr),
+		"-device", "virtio-net-pci,netdev=n0,romfile=")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.stdin = stdin
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+		if t.Failed() {
+			b.mu.Lock()
+			t.Logf("box console:\n%s", strings.Join(b.lines, "\n"))
+			b.mu.Unlock()
+		}
+	})
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			b.mu.Lock()
+			b.lines = append(b.lines, strings.TrimRight(sc.Text(), "\r"))
+			b.mu.Unlock()
+			select {
+			case b.more <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	if _, ok := b.waitLine(func(l string) bool { return l == "PIBOX READY" }, 0, 90*time.Second); !ok {
+		t.Fatal("the box did not boot within 90s")
+	}
+	return b
+}
+
+// waitLine waits for a console line at index from or later that matches.
+func (b *box) waitLine(match func(string) bool, from int, limit time.Duration) (int, bool) {
+	deadline := time.Now().Add(limit)
+	for {
+		b.mu.Lock()
+		for i := from; i < len(b.lines); i++ {
+			if match(b.lines[i]) {
+				b.mu.Unlock()
+				return i, true
+			}
+		}
+		b.mu.Unlock()
+		wait := time.Until(deadline)
+		if wait <= 0 {
+			return 0, false
+		}
+		select {
+		case <-b.more:
+		case <-time.After(min(wait, 200*time.Millisecond)):
+		}
+	}
+}
+
+// run runs a shell command in the box and returns its output lines and
+// exit status.
+func (b *box) run(t *testing.T, command string) ([]string, int) {
+	t.Helper()
+	b.seq++
+	id := b.seq
+	b.mu.Lock()
+	from := len(b.lines)
+	b.mu.Unlock()
+	if _, err := fmt.Fprintf(b.stdin, "%d %s\n", id, command); err != nil {
+		t.Fatal(err)
+	}
+	begin, ok := b.waitLine(func(l string) bool { return l == fmt.Sprintf("PIBOX BEGIN %d", id) }, from, 60*time.Second)
+	if !ok {
+		t.Fatalf("box did not start command %d: %s", id, command)
+	}
+	end, ok := b.waitLine(func(l string) bool { return strings.HasPrefix(l, fmt.Sprintf("PIBOX END %d ", id)) }, begin, 60*time.Second)
+	if !ok {
+		t.Fatalf("box did not finish command %d: %s", id, command)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var status int
+	fmt.Sscanf(b.lines[end], "PIBOX END %d %d", &id, &status)
+	return append([]string(nil), b.lines[begin+1:end]...), status
+}
+
+func (b *box) mustRun(t *testing.T, command string) []string {
+	t.Helper()
+	out, status := b.run(t, command)
+	if status != 0 {
+		t.Fatalf("in the box: %.200s: exit %d\n%s", command, status, strings.Join(out, "\n"))
+	}
+	return out
+}
+
+// boxMsg is a reading or status message from the stream.
+type boxMsg struct {
+	Type, Sensor string
+	OK           bool
+	Values       map[string]struct {
+		V    float64
+		Unit string
+	}
+}
+
+type boxStream struct{ c chan boxMsg }
+
+// stream connects to the box's WebSocket and delivers its messages.
+func (b *box) stream(t *testing.T) *boxStream {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var c *wstest.Conn
+	for {
+		var err error
+		if c, _, err = wstest.Dial(ctx, "ws://"+b.addr+"/ws", nil); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("no WebSocket from the box: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Cleanup(func() { c.NetConn().Close() })
+	s := &boxStream{c: make(chan boxMsg, 1024)}
+	go func() {
+		defer close(s.c)
+		for {
+			p, err := c.ReadText()
+			if err != nil {
+				return
+			}
+			var m boxMsg
+			if json.Unmarshal(p, &m) == nil {
+				s.c <- m
+			}
+		}
+	}()
+	return s
+}
+
+func (s *boxStream) next(t *testing.T, what string, deadline time.Time) boxMsg {
+	t.Helper()
+	select {
+	case m, ok := <-s.c:
+		if !ok {
+			t.Fatalf("stream closed while waiting for %s", what)
+		}
+		return m
+	case <-time.After(time.Until(deadline)):
+		t.Fatalf("timed out waiting for %s", what)
+	}
+	panic("unreachable")
+}
+
+func (s *boxStream) waitReading(t *testing.T, sensor string, limit time.Duration, ok func(boxMsg) bool) boxMsg {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var last boxMsg
+	for {
+		m := s.next(t, fmt.Sprintf("a reading of %s (last: %v)", sensor, last.Values), deadline)
+		if m.Type == "reading" && m.Sensor == sensor {
+			last = m
+			if ok(m) {
+				return m
+			}
+		}
+	}
+}
+
+func (s *boxStream) waitStatus(t *testing.T, sensor string, ok bool, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		m := s.next(t, fmt.Sprintf("status ok=%v of %s", ok, sensor), deadline)
+		if m.Type == "status" && m.Sensor == sensor && m.OK == ok {
+			return
+		}
+	}
+}
