@@ -343,6 +343,10 @@ func TestDashboard(t *testing.T) {
 		first := eval[string](ctx, t, `document.querySelector("#sensors .card dd.value").textContent`)
 		waitJS(ctx, t, 2*time.Second, "sim's first value changes",
 			fmt.Sprintf(`document.querySelector("#sensors .card dd.value").textContent !== %q`, first))
+		// host reads once a second, at the default pace of a real sensor.
+		uptime := `[...document.querySelectorAll("#sensors .card")[1].querySelectorAll(".row")].find(r => r.querySelector("dt").textContent === "Uptime").querySelector("dd.value").textContent`
+		firstUptime := eval[string](ctx, t, uptime)
+		waitJS(ctx, t, 2*time.Second, "host's uptime changes", fmt.Sprintf(`%s !== %q`, uptime, firstUptime))
 		if got := eval[string](ctx, t, `document.querySelector("#sensors .card").dataset.condition`); got != "ok" {
 			t.Errorf("sim card condition %q, want ok", got)
 		}
@@ -458,6 +462,10 @@ func TestDashboard(t *testing.T) {
 		// The new process has a fresh history; the page resyncs to it.
 		waitJS(ctx, t, 3*time.Second, "history resynced",
 			`(() => { const h = sensorcast.state.sensors.get("sim").hist; return h.t.length > 0 && h.t.length < 100; })()`)
+		if charts {
+			waitJS(ctx, t, 2*time.Second, "charts show the new history",
+				`(() => { const c = sensorcast.cards.get("sim").charts[0].u; return c.data[0] === sensorcast.state.sensors.get("sim").hist.t && c.data[0].length < 100; })()`)
+		}
 		first := eval[string](ctx, t, `document.querySelector("#sensors .card dd.value").textContent`)
 		waitJS(ctx, t, 2*time.Second, "values update after the restart",
 			fmt.Sprintf(`document.querySelector("#sensors .card dd.value").textContent !== %q`, first))

@@ -118,10 +118,14 @@ function updateCharts(c, s) {
       el.setAttribute("aria-label", `Chart of ${names} over the last ${Math.round(state.windowMs / 60000)} min`);
       c.charts.push({ group: g, u: new uPlot(chartOptions(g, width), chartData(s, g), el) });
     }
+    c.hist = s.hist;
     c.histSeq = s.histSeq;
     return;
   }
-  if (c.histSeq === s.histSeq) return;
+  // A new session (hello, history) brings new history objects whose
+  // sequence numbers start over: compare both.
+  if (c.hist === s.hist && c.histSeq === s.histSeq) return;
+  c.hist = s.hist;
   c.histSeq = s.histSeq;
   for (const ch of c.charts) ch.u.setData(chartData(s, ch.group));
 }
@@ -168,6 +172,7 @@ function makeCard(name) {
     chartBox,
     charts: [], // {group, u}
     chartKey: "",
+    hist: null, // the history object and sequence number the charts show
     histSeq: -1,
   };
   chartBox.card = card;
