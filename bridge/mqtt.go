@@ -247,6 +247,7 @@ func (m *MQTT) loop() {
 	wait := time.Second
 	var lastErr string
 	var lastLog time.Time
+	var lastDropped uint64
 	for {
 		select {
 		case <-m.lost:
@@ -264,6 +265,10 @@ func (m *MQTT) loop() {
 			if msg := err.Error(); msg != lastErr || time.Since(lastLog) >= m.s.reconnectMax {
 				m.log.Error("mqtt: cannot connect; retrying", "broker", m.s.broker.Redacted(), "err", err, "retry_max", m.s.reconnectMax)
 				lastErr, lastLog = msg, time.Now()
+				if n, dropped := m.q.stats(); dropped > lastDropped {
+					m.log.Warn("mqtt: queue full; the oldest readings were dropped", "queued", n, "dropped_total", dropped)
+					lastDropped = dropped
+				}
 			}
 			select {
 			case <-time.After(wait + rand.N(wait/4)):
@@ -274,8 +279,8 @@ func (m *MQTT) loop() {
 			continue
 		}
 		wait, lastErr = time.Second, ""
-		n, _ := m.q.stats()
-		m.log.Info("mqtt: connected", "broker", m.s.broker.Redacted(), "queued", n)
+		n, dropped := m.q.stats()
+		m.log.Info("mqtt: connected", "broker", m.s.broker.Redacted(), "queued", n, "dropped_total", dropped)
 		m.setConnected(true)
 		m.deliver()
 		m.setConnected(false)
@@ -297,9 +302,17 @@ func (m *MQTT) setConnected(c bool) {
 // queue in order. It returns when the connection is lost or on Close.
 func (m *MQTT) deliver() {
 	if m.s.discovery {
+		// A clean session forgets subscriptions: subscribe on every connect.
 		dp := m.s.discoveryPrefix
-		m.client.Subscribe(dp+"/status", 1, m.onHAStatus)
-		m.client.Subscribe(dp+"/sensor/"+m.node+"/+/config", 1, m.onOldConfig)
+		for topic, h := range map[string]paho.MessageHandler{
+			dp + "/status":                         m.onHAStatus,
+			dp + "/sensor/" + m.node + "/+/config": m.onOldConfig,
+		} {
+			t := m.client.Subscribe(topic, 1, h)
+			if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+				m.log.Warn("mqtt: subscribe failed; Home Assistant restarts will not be noticed until the next connect", "topic", topic, "err", t.Error())
+			}
+		}
 	}
 	if !m.publishWait(m.statusTopic, true, []byte(Online)) {
 		return

@@ -403,3 +403,46 @@ func TestClientCertificate(t *testing.T) {
 	newBridge(t, bridge.Config{Broker: b.URL, CAFile: pki.CAFile}, logs)
 	logs.waitFor(t, "mqtt: cannot connect; retrying")
 }
+
+// TestReconnectResubscribes: after the broker restarts, the bridge is
+// connected again, says online, delivers what it queued meanwhile, and
+// still hears Home Assistant's birth message.
+func TestReconnectResubscribes(t *testing.T) {
+	t.Parallel()
+	b := mosquittotest.Start(t, nil)
+	logs := &logBuf{}
+	m := newBridge(t, bridge.Config{Broker: b.URL, ReconnectMax: time.Second}, logs)
+	m.PublishReading(simReading())
+	logs.waitFor(t, "mqtt: connected")
+	b.Stop()
+	logs.waitFor(t, "mqtt: connection lost")
+	r := simReading()
+	r.Time = r.Time.Add(time.Second)
+	m.PublishReading(r) // queued during the outage
+	b.Restart()
+	col := subscribe(t, b.URL, "sensorcast/#", "homeassistant/#")
+	for range 200 {
+		if strings.Count(logs.String(), "mqtt: connected") >= 2 {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if n := strings.Count(logs.String(), "mqtt: connected"); n != 2 {
+		t.Fatalf("connected %d times, want 2:\n%s", n, logs)
+	}
+	cfg := "homeassistant/sensor/pi/sim_temperature/config"
+	col.wait(t, cfg, 1) // retained, or announced again on connect
+	for range 200 {
+		if m.Stats().Delivered == 2 {
+			break
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	if st := m.Stats(); st.Delivered != 2 || st.Queued != 0 || !st.Connected {
+		t.Errorf("stats after reconnect = %+v", st)
+	}
+	time.Sleep(200 * time.Millisecond)
+	before := len(col.on(cfg))
+	col.c.Publish("homeassistant/status", 1, false, "online").Wait()
+	col.wait(t, cfg, before+1)
+}
