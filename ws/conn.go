@@ -253,7 +253,7 @@ func (c *Conn) enqueue(f *outFrame) bool {
 			c.s.stats.slow.Add(1)
 			start := c.wakeLocked()
 			c.mu.Unlock()
-			c.afterCloseStarted(start)
+			c.afterCloseStarted(start, false)
 			c.s.log.Warn("ws: closing slow consumer", "remote", c.nc.RemoteAddr().String(), "drops", drops)
 			return false
 		}
@@ -336,11 +336,13 @@ func (c *Conn) queuePong(p []byte) {
 	}
 }
 
-// startClose queues a close frame ahead of any data, which is discarded:
-// shared if non-nil, else one encoded from code and reason. With hangup the
-// writer closes TCP once the frame is out (an echo, or a failed
-// connection); without it the reader waits up to closeTimeout for the
-// peer's close. cause becomes the error given to OnClose. It reports whether
+// startClose queues a close frame: shared if non-nil, else one encoded from
+// code and reason. With hangup (the echo of the peer's close, or a failed
+// connection, both started by the reader) the frame goes out after the data
+// already queued, such as echoes of earlier messages, and the writer then
+// closes TCP. Without it (a close this side starts) queued data is
+// discarded, the frame goes out next, and the reader waits up to
+// closeTimeout for the peer's close. cause becomes the error given to OnClose. It reports whether
 // this call started the close.
 func (c *Conn) startClose(code StatusCode, reason string, shared []byte, hangup bool, cause error) bool {
 	c.mu.Lock()
@@ -351,7 +353,7 @@ func (c *Conn) startClose(code StatusCode, reason string, shared []byte, hangup 
 	c.startCloseLocked(code, reason, shared, hangup, cause)
 	start := c.wakeLocked()
 	c.mu.Unlock()
-	c.afterCloseStarted(start)
+	c.afterCloseStarted(start, hangup)
 	return true
 }
 
@@ -366,17 +368,23 @@ func (c *Conn) startCloseLocked(code StatusCode, reason string, shared []byte, h
 		c.closeWire = c.closeBuf[:putClose(&c.closeBuf, code, reason)]
 	}
 	c.hangup = hangup
-	c.releaseRingLocked()
+	if !hangup {
+		c.releaseRingLocked()
+	}
 	c.room.Broadcast()
 }
 
-func (c *Conn) afterCloseStarted(startWriter bool) {
+func (c *Conn) afterCloseStarted(startWriter, hangup bool) {
 	if startWriter {
 		go c.writeFn()
 	}
 	// Bound the wait for the peer's close (or, after a hangup close, for
-	// the writer to finish). SetReadDeadline is safe during a Read.
-	_ = c.nc.SetReadDeadline(time.Now().Add(closeTimeout))
+	// the writer to flush and finish). SetReadDeadline is safe during a Read.
+	wait := closeTimeout
+	if hangup {
+		wait += c.s.opts.WriteTimeout
+	}
+	_ = c.nc.SetReadDeadline(time.Now().Add(wait))
 }
 
 // closeTCP closes the connection at once. cause is recorded if it is the

@@ -15,8 +15,11 @@
 //   - Text and binary messages are both accepted; OnMessage gets the type,
 //     and Conn.Write answers with either (waiting for queue room, for echo
 //     servers such as cmd/wsecho). The telemetry page only sends text.
-//   - A queued close frame discards queued data instead of waiting behind
-//     it, so Shutdown and slow-consumer closes are never stuck behind frames.
+//   - A close this side starts (Conn.Close, Shutdown, a slow consumer)
+//     discards queued data instead of waiting behind it, so it is never
+//     stuck behind frames. The echo of a client's close and the close of a
+//     failed connection go out after the data already queued (an echo
+//     server's replies to earlier messages), as RFC 6455 §7.1.1 expects.
 //   - Nothing is written to a new connection until it has joined the
 //     broadcast set, so OnOpen's Send is always followed by every broadcast.
 //   - The read array is a slice of ReadLimit+131 bytes allocated once with

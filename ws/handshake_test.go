@@ -144,6 +144,7 @@ func TestHandshakeMaxConnsAndShutdown(t *testing.T) {
 	if _, resp, _ := wstest.Dial(ctx, url, nil); resp == nil || resp.StatusCode != 503 {
 		t.Fatalf("second connection: %v, want 503", resp)
 	}
+	waitConns(t, s, 1) // the client can see the 101 before the server registers it
 	c.NetConn().Close()
 	// The slot frees once the first connection is torn down.
 	deadline := time.Now().Add(5 * time.Second)

@@ -31,7 +31,7 @@ func (c *Conn) writeLoop() {
 		}
 		nb := 0
 		closing, hangup := false, false
-		if c.closeWire != nil {
+		if c.closeWire != nil && (!c.hangup || c.head == c.tail) {
 			if !c.closeSent {
 				c.bufs = append(c.bufs, c.closeWire)
 				c.closeSent = true

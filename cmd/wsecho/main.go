@@ -1,0 +1,40 @@
+// Command wsecho is a WebSocket test server built on package ws: an echo
+// server for conformance tools such as Autobahn|Testsuite's fuzzingclient,
+// for interop tests and for benchmarks.
+//
+// Usage:
+//
+//	wsecho [-addr 127.0.0.1:9001] [-rate 10] [-origins https://a.example,...]
+//
+// On /push clients only read: every 1/rate seconds the server broadcasts a
+// JSON text message of about 120 bytes with a sequence number to all of
+// them, through the same Broadcast path the telemetry stream uses. On every
+// other path each text or binary message is echoed back unchanged; messages
+// up to 16 MiB are accepted there. The limits are options of that server
+// alone; package ws keeps its small telemetry defaults. Each closed echo
+// connection is logged with the close code and reason the client sent.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "wsecho:", err)
+		os.Exit(1)
+	}
+}
