@@ -12,6 +12,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/sensorcast/sensorcast/bridge"
+	"github.com/sensorcast/sensorcast/sensors"
 )
 
 // Config is the whole configuration of sensorcast, as read from the TOML
@@ -49,21 +50,9 @@ func (h HistoryConfig) check() (key string, err error) {
 	return "", nil
 }
 
-// SensorConfig is one [[sensor]] table.
-type SensorConfig struct {
-	Driver   string        `toml:"driver"`   // "sim" or "host"
-	Name     string        `toml:"name"`     // default: the driver's name
-	Interval time.Duration `toml:"interval"` // e.g. "1s"; default per driver
-	Seed     *int64        `toml:"seed"`     // sim only
-
-	line int // line of the table's header, for errors
-}
-
-// Default intervals, by driver.
-var defaultIntervals = map[string]time.Duration{
-	"sim":  time.Second,
-	"host": 2 * time.Second,
-}
+// SensorConfig is one [[sensor]] table: the driver, its options and the
+// filters of its values, documented in package sensors.
+type SensorConfig = sensors.Config
 
 // defaultConfig is what runs without a config file: the simulated sensor and
 // this machine's own metrics.
@@ -71,8 +60,8 @@ func defaultConfig() *Config {
 	return &Config{
 		Listen: ":8080",
 		Sensors: []SensorConfig{
-			{Driver: "sim", Name: "sim", Interval: defaultIntervals["sim"]},
-			{Driver: "host", Name: "host", Interval: defaultIntervals["host"]},
+			{Driver: "sim", Name: "sim", Interval: time.Second},
+			{Driver: "host", Name: "host", Interval: 2 * time.Second},
 		},
 	}
 }
@@ -116,26 +105,22 @@ func parseConfig(path string, src []byte) (*Config, error) {
 	seen := make(map[string]int)
 	for i := range c.Sensors {
 		s := &c.Sensors[i]
+		line, next := 0, len(src)+1
 		if i < len(headers) {
-			s.line = headers[i]
+			line = headers[i]
 		}
-		where := fmt.Sprintf("%s:%d: sensor #%d", path, s.line, i+1)
-		def, ok := defaultIntervals[s.Driver]
-		switch {
-		case s.Driver == "":
-			return nil, fmt.Errorf("%s: missing key \"driver\" (one of: sim, host)", where)
-		case !ok:
-			return nil, fmt.Errorf("%s: unknown driver %q (one of: sim, host)", where, s.Driver)
-		case s.Interval < 0 || (s.Interval > 0 && s.Interval < 10*time.Millisecond):
-			return nil, fmt.Errorf("%s: interval %v out of range (at least 10ms)", where, s.Interval)
-		case s.Seed != nil && s.Driver != "sim":
-			return nil, fmt.Errorf("%s: key \"seed\" is for driver \"sim\", not %q", where, s.Driver)
+		if i+1 < len(headers) {
+			next = headers[i+1]
 		}
-		if s.Interval == 0 {
-			s.Interval = def
-		}
-		if s.Name == "" {
-			s.Name = s.Driver
+		where := fmt.Sprintf("%s:%d: sensor #%d", path, line, i+1)
+		if err := s.Validate(); err != nil {
+			var ke *sensors.KeyError
+			if errors.As(err, &ke) {
+				if l := lineOfKeyIn(src, ke.Key, line, next); l > 0 {
+					where = fmt.Sprintf("%s:%d: sensor #%d", path, l, i+1)
+				}
+			}
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		if j, dup := seen[s.Name]; dup {
 			return nil, fmt.Errorf("%s: name %q already used by sensor #%d", where, s.Name, j+1)
@@ -143,6 +128,22 @@ func parseConfig(path string, src []byte) (*Config, error) {
 		seen[s.Name] = i
 	}
 	return c, nil
+}
+
+// lineOfKeyIn returns the 1-based line, from line from up to (not
+// including) line to, where a sensor's key is assigned or, for a table
+// such as "filter.temperature", where its header is; or 0.
+func lineOfKeyIn(src []byte, key string, from, to int) int {
+	re := regexp.MustCompile(`^\s*("?)` + regexp.QuoteMeta(key) + `("?)\s*=`)
+	if strings.Contains(key, ".") {
+		re = regexp.MustCompile(`^\s*\[\s*sensor\.` + regexp.QuoteMeta(key) + `\s*\]`)
+	}
+	for i, l := range strings.Split(string(src), "\n") {
+		if n := i + 1; n >= from && n < to && re.MatchString(l) {
+			return n
+		}
+	}
+	return 0
 }
 
 var tomlLine = regexp.MustCompile(`^toml: line (\d+) (.*)$`)

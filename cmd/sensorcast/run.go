@@ -35,6 +35,9 @@ const shutdownGrace = 1500 * time.Millisecond
 // run is the whole program: main only turns its error into an exit code. It
 // returns nil after a clean shutdown, when ctx is cancelled.
 func run(ctx context.Context, args []string, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "scan" {
+		return scan(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("sensorcast", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "", "`address` to serve the dashboard and WebSocket on (default \":8080\", or the config file's listen)")

@@ -13,28 +13,26 @@ type source struct {
 	interval time.Duration
 }
 
-// openSources builds the configured sources. A source that cannot run on
-// this machine (no host metric at all, say) is logged and skipped.
+// openSources builds the configured sources. A source that cannot start on
+// this machine (a missing 1-Wire bus or GPIO line, no host metric at all)
+// is logged, once and clearly, and skipped. I²C sources always start: they
+// open their bus and chip on each attempt, so a chip that is absent or
+// failing shows as a failing sensor, retried with backoff, and recovers by
+// itself.
 func openSources(cfg *Config, log *slog.Logger) ([]source, error) {
+	hw := &sensors.Hardware{Logger: log.With("component", "sensors")}
 	var out []source
-	for _, sc := range cfg.Sensors {
-		switch sc.Driver {
-		case "sim":
-			o := &sensors.SimOpts{Name: sc.Name}
-			if sc.Seed != nil {
-				o.Seed = *sc.Seed
-			}
-			out = append(out, source{sensors.NewSim(o), sc.Interval})
-		case "host":
-			h, err := sensors.NewHost(&sensors.HostOpts{Name: sc.Name, Logger: log.With("sensor", sc.Name)})
-			if err != nil {
-				log.Warn("sensor skipped", "sensor", sc.Name, "err", err)
-				continue
-			}
-			out = append(out, source{h, sc.Interval})
-		default:
-			return nil, fmt.Errorf("sensor %q: unknown driver %q", sc.Name, sc.Driver)
+	for i := range cfg.Sensors {
+		sc := &cfg.Sensors[i]
+		src, err := hw.Open(sc)
+		if err != nil {
+			log.Warn("sensor skipped", "sensor", sc.Name, "driver", sc.Driver, "err", err)
+			continue
 		}
+		if sc.Interval <= 0 {
+			return nil, fmt.Errorf("sensor %q: no interval", sc.Name)
+		}
+		out = append(out, source{src, sc.Interval})
 	}
 	return out, nil
 }

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"periph.io/x/conn/v3/i2c"
+	"periph.io/x/conn/v3/i2c/i2creg"
+	"periph.io/x/host/v3"
+
+	"github.com/sensorcast/sensorcast/sensors"
+)
+
+// openScanBus opens an I²C bus for scan; tests replace it.
+var openScanBus = func(name string) (i2c.BusCloser, error) {
+	if _, err := host.Init(); err != nil {
+		return nil, fmt.Errorf("load periph host drivers: %w", err)
+	}
+	return i2creg.Open(name)
+}
+
+// scan is `sensorcast scan`: it lists what answers on the I²C buses and the
+// 1-Wire bus, and prints [[sensor]] tables ready to paste into the config.
+// It fails only if there is no bus at all to scan.
+func scan(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sensorcast scan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	buses := fs.String("bus", "", "comma-separated I²C `buses` to scan (default: every /dev/i2c-*)")
+	root := fs.String("root", "/", "`directory` under which /dev and /sys are looked up")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: sensorcast scan [-bus /dev/i2c-1] \n\nLists the devices on the I²C and 1-Wire buses and prints a config for them.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sensorcast scan: unexpected argument %q\n", fs.Arg(0))
+		return errUsage
+	}
+	var names []string
+	if *buses != "" {
+		names = strings.Split(*buses, ",")
+	} else {
+		ms, _ := filepath.Glob(filepath.Join(*root, "dev", "i2c-*"))
+		for _, m := range ms {
+			names = append(names, "/dev/"+filepath.Base(m))
+		}
+	}
+
+	var config strings.Builder
+	used := make(map[string]int)
+	table := func(driver string, lines ...string) {
+		used[driver]++
+		name := driver
+		if n := used[driver]; n > 1 {
+			name = fmt.Sprintf("%s-%d", driver, n)
+		}
+		fmt.Fprintf(&config, "\n[[sensor]]\ndriver = %q\nname = %q\n", driver, name)
+		for _, l := range lines {
+			config.WriteString(l + "\n")
+		}
+	}
+
+	scanned := 0
+	if len(names) == 0 {
+		fmt.Fprintln(stdout, "I²C: no bus found (on a Raspberry Pi, enable it with dtparam=i2c_arm=on)")
+	}
+	for _, name := range names {
+		b, err := openScanBus(name)
+		if err != nil {
+			fmt.Fprintf(stdout, "I²C bus %s: cannot open: %v\n", name, err)
+			continue
+		}
+		scanned++
+		found := sensors.ScanI2C(b)
+		b.Close()
+		fmt.Fprintf(stdout, "I²C bus %s: %d device(s)\n", name, len(found))
+		for _, f := range found {
+			driver := f.Driver
+			if driver == "" {
+				driver = "-"
+			}
+			fmt.Fprintf(stdout, "  0x%02x  %-8s %s\n", f.Addr, driver, f.Chip)
+			if f.Driver != "" {
+				table(f.Driver, fmt.Sprintf("bus = %q", name), fmt.Sprintf("address = %#02x", f.Addr))
+			}
+		}
+	}
+
+	probes, err := sensors.W1Probes(*root)
+	switch {
+	case err != nil:
+		fmt.Fprintln(stdout, "1-Wire: no bus (on a Raspberry Pi, enable it with dtoverlay=w1-gpio)")
+	default:
+		scanned++
+		fmt.Fprintf(stdout, "1-Wire bus: %d DS18B20 probe(s)\n", len(probes))
+		for _, p := range probes {
+			fmt.Fprintf(stdout, "  %s\n", p)
+		}
+		if len(probes) > 0 {
+			q := make([]string, len(probes))
+			for i, p := range probes {
+				q[i] = fmt.Sprintf("%q", p)
+			}
+			table("ds18b20", "probes = ["+strings.Join(q, ", ")+"]")
+		}
+	}
+	if scanned == 0 {
+		return errors.New("scan: no I²C or 1-Wire bus to scan")
+	}
+	if config.Len() > 0 {
+		fmt.Fprintf(stdout, "\n# Ready to paste into sensorcast.toml:\n%s", config.String())
+	} else {
+		fmt.Fprintln(stdout, "\nNo known sensor found.")
+	}
+	return nil
+}
