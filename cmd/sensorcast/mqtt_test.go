@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -374,5 +375,38 @@ func TestMQTTConfigErrors(t *testing.T) {
 	err := run(context.Background(), []string{"-mqtt", "udp://x", "-listen", "127.0.0.1:0"}, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "scheme must be") {
 		t.Errorf("-mqtt udp://x: %v", err)
+	}
+}
+
+// TestNoBridgeWithoutMQTT: with neither [mqtt] nor -mqtt no bridge is
+// built and the state directory is not even created.
+func TestNoBridgeWithoutMQTT(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "state")
+	br, err := startBridge(&Config{Device: "pi"}, "", state, "", nil, slog.New(slog.DiscardHandler))
+	if br != nil || err != nil {
+		t.Fatalf("startBridge without MQTT = %v, %v; want nil, nil", br, err)
+	}
+	if readingSinks(nil) != nil {
+		t.Error("reading sinks without a bridge")
+	}
+	if _, err := os.Stat(state); !os.IsNotExist(err) {
+		t.Errorf("state directory created without MQTT: %v", err)
+	}
+}
+
+func TestDefaultStateDir(t *testing.T) {
+	t.Setenv("STATE_DIRECTORY", "/var/lib/sensorcast:/var/lib/other")
+	if got := defaultStateDir(); got != "/var/lib/sensorcast" {
+		t.Errorf("with STATE_DIRECTORY: %q", got)
+	}
+	t.Setenv("STATE_DIRECTORY", "")
+	t.Setenv("XDG_STATE_HOME", "/home/pi/.state")
+	if got := defaultStateDir(); got != "/home/pi/.state/sensorcast" {
+		t.Errorf("with XDG_STATE_HOME: %q", got)
+	}
+	t.Setenv("XDG_STATE_HOME", "")
+	t.Setenv("HOME", "/home/pi")
+	if got := defaultStateDir(); got != "/home/pi/.local/state/sensorcast" {
+		t.Errorf("with HOME only: %q", got)
 	}
 }
