@@ -4,7 +4,9 @@
 //
 // Usage:
 //
-//	wsecho [-addr 127.0.0.1:9001] [-rate 10] [-origins https://a.example,...]
+//	wsecho [-addr 127.0.0.1:9001] [-rate 10] [-ping 30s] [-origins https://a.example,...]
+//
+// Run wsecho -h for the other flags (limits and timeouts).
 //
 // On /push clients only read: every 1/rate seconds the server broadcasts a
 // JSON text message of about 120 bytes with a sequence number to all of

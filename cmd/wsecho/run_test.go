@@ -17,7 +17,7 @@ import (
 
 func TestFlags(t *testing.T) {
 	bad := [][]string{
-		{"-rate", "-1"}, {"-read-limit", "0"}, {"-max-echo-conns", "0"}, {"-handshake-timeout", "0s"},
+		{"-rate", "-1"}, {"-read-limit", "0"}, {"-max-echo-conns", "0"}, {"-handshake-timeout", "0s"}, {"-ping", "0s"},
 		{"-nope"}, {"extra"},
 	}
 	for _, args := range bad {

@@ -29,6 +29,7 @@ type config struct {
 	maxEchoConns     int // each echo connection holds a read array of readLimit bytes
 	maxPushConns     int
 	handshakeTimeout time.Duration
+	pingInterval     time.Duration // keepalive pings; silent clients are cut off after two
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -41,6 +42,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.readLimit, "read-limit", 16<<20, "largest message echoed, in bytes")
 	fs.IntVar(&cfg.maxEchoConns, "max-echo-conns", 32, "simultaneous echo connections (each holds a read array of -read-limit bytes)")
 	fs.IntVar(&cfg.maxPushConns, "max-push-conns", 10000, "simultaneous /push connections")
+	fs.DurationVar(&cfg.pingInterval, "ping", 30*time.Second, "keepalive ping interval; clients silent for two intervals are disconnected")
 	fs.DurationVar(&cfg.handshakeTimeout, "handshake-timeout", 5*time.Second, "time allowed for a client to send its upgrade request")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -61,6 +63,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		return cfg, errUsage
 	case cfg.maxEchoConns < 1 || cfg.maxPushConns < 1:
 		fmt.Fprintln(stderr, "wsecho: connection limits must be positive")
+		return cfg, errUsage
+	case cfg.pingInterval <= 0:
+		fmt.Fprintln(stderr, "wsecho: -ping must be positive")
 		return cfg, errUsage
 	case cfg.handshakeTimeout <= 0:
 		fmt.Fprintln(stderr, "wsecho: -handshake-timeout must be positive")
@@ -144,6 +149,7 @@ func newApp(cfg config, log *slog.Logger) *app {
 		MaxBroadcast:     1, // never broadcasts: keep its frame pool tiny
 		MaxConns:         cfg.maxEchoConns,
 		HandshakeTimeout: cfg.handshakeTimeout,
+		PingInterval:     cfg.pingInterval,
 		WriteTimeout:     30 * time.Second, // a 16 MiB echo to a slow reader
 		Logger:           log,
 		OnMessage:        echo,
@@ -153,6 +159,7 @@ func newApp(cfg config, log *slog.Logger) *app {
 		AllowedOrigins:   cfg.origins,
 		MaxConns:         cfg.maxPushConns,
 		HandshakeTimeout: cfg.handshakeTimeout,
+		PingInterval:     cfg.pingInterval,
 		Logger:           log,
 	})
 	a.mux.Handle("/push", a.push)
