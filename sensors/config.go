@@ -373,10 +373,11 @@ func (hw *Hardware) Open(c *Config) (Source, error) {
 func (hw *Hardware) open(c *Config) (Source, error) {
 	addr := uint16(c.Address)
 	i2cSrc := func(open func(b i2c.Bus) (device, error)) (Source, error) {
-		return &I2C{name: c.Name, bus: c.Bus, openBus: hw.openI2C, open: func(b i2c.Bus) (device, error) {
+		desc := fmt.Sprintf("%s at %#x on %s", c.Driver, addr, c.Bus)
+		return &I2C{name: c.Name, bus: c.Bus, desc: desc, openBus: hw.openI2C, open: func(b i2c.Bus) (device, error) {
 			d, err := open(b)
 			if err != nil {
-				return nil, fmt.Errorf("%s at %#x on %s: %w", c.Driver, addr, c.Bus, err)
+				return nil, fmt.Errorf("%s: %w", desc, err)
 			}
 			return d, nil
 		}}, nil

@@ -33,6 +33,7 @@ type device interface {
 type I2C struct {
 	name    string
 	bus     string
+	desc    string // "sht3x at 0x44 on /dev/i2c-1", for errors
 	openBus func(name string) (i2c.BusCloser, error)
 	open    func(b i2c.Bus) (device, error)
 
@@ -60,7 +61,7 @@ func (s *I2C) Sense(r *reading.Reading) error {
 	}
 	if err := s.dev.sense(r); err != nil {
 		s.close()
-		return err
+		return fmt.Errorf("%s: %w", s.desc, err)
 	}
 	return nil
 }

@@ -99,6 +99,73 @@ func TestI2CDrivers(t *testing.T) {
 			"illuminance=28066lx",
 		},
 		{
+			// periph's recording of an AHT20: 19.4458 °C, 45.8282 %.
+			sensors.Config{Driver: "aht20"},
+			[]i2ctest.IO{
+				{Addr: 0x38, W: []byte{0x71}, R: []byte{0x18}},                    // status: calibrated
+				{Addr: 0x38, W: []byte{0xAC, 0x33, 0x00}},                         // trigger
+				{Addr: 0x38, R: []byte{0x18, 0x75, 0x52, 0x05, 0x8E, 0x40, 0x7F}}, // with CRC
+			},
+			"temperature=19.446°C humidity=45.828%",
+		},
+		{
+			// TMP102 datasheet: configuration at its reset value 0x60A0;
+			// 0xE70 (bytes E7 00) is -25 °C.
+			sensors.Config{Driver: "tmp102", Address: 0x49},
+			[]i2ctest.IO{
+				{Addr: 0x49, W: []byte{0x01}, R: []byte{0x60, 0xA0}},
+				{Addr: 0x49, W: []byte{0x01, 0x60, 0xA0}},
+				{Addr: 0x49, W: []byte{0x00}, R: []byte{0xE7, 0x00}},
+				{Addr: 0x49, W: []byte{0x01}, R: []byte{0x60, 0xA0}}, // Halt
+			},
+			"temperature=-25°C",
+		},
+		{
+			// INA219 with a 0.1 Ω shunt and 3.2 A: calibration 0x1062 as
+			// in the datasheet's procedure; register LSBs 10 µV (shunt),
+			// 4 mV (bus), 97.656 µA (current), 1.953 mW (power): 12 V,
+			// 1 A, 12 W.
+			sensors.Config{Driver: "ina219"},
+			[]i2ctest.IO{
+				{Addr: 0x40, W: []byte{0x05, 0x10, 0x62}},
+				{Addr: 0x40, W: []byte{0x00, 0x1f, 0xff}},
+				{Addr: 0x40, W: []byte{0x01}, R: []byte{0x27, 0x10}}, // 100 mV
+				{Addr: 0x40, W: []byte{0x02}, R: []byte{0x5D, 0xC0}}, // 3000 << 3
+				{Addr: 0x40, W: []byte{0x04}, R: []byte{0x28, 0x00}}, // 10240
+				{Addr: 0x40, W: []byte{0x03}, R: []byte{0x18, 0x00}}, // 6144
+			},
+			"voltage=12V current=1A power=12W",
+		},
+		{
+			// ADS1115 datasheet config register: OS=1, MUX, PGA, single
+			// shot, 8 SPS, comparator off. 0x4000 at ±4.096 V is 2.048 V;
+			// 0xC000 at ±0.256 V is -0.128 V.
+			sensors.Config{Driver: "ads1115", Channels: []sensors.Channel{
+				{Name: "soil", Input: "A0", Unit: "%", Scale: ptr(50.0), Offset: -2.4},
+				{Name: "shunt", Input: "A2-A3", Range: 0.256},
+			}},
+			[]i2ctest.IO{
+				{Addr: 0x48, W: []byte{0x01, 0xC3, 0x03}}, // MUX 100 (A0), PGA 001
+				{Addr: 0x48, W: []byte{0x00}, R: []byte{0x40, 0x00}},
+				{Addr: 0x48, W: []byte{0x01, 0xBB, 0x03}}, // MUX 011 (A2-A3), PGA 101
+				{Addr: 0x48, W: []byte{0x00}, R: []byte{0xC0, 0x00}},
+			},
+			"soil=100% shunt=-0.128V",
+		},
+		{
+			// SCD4x datasheet: read_measurement answers 0x01F4 (500 ppm),
+			// 0x6667 (25.0 °C), 0x5EB9 (37.0 %), each with its CRC.
+			sensors.Config{Driver: "scd4x"},
+			[]i2ctest.IO{
+				{Addr: 0x62, W: []byte{0x36, 0xf6}},                              // wake up
+				{Addr: 0x62, W: []byte{0x21, 0xb1}},                              // start periodic measurement
+				{Addr: 0x62, W: []byte{0xe4, 0xb8}, R: []byte{0x80, 0x06, 0x04}}, // data ready
+				{Addr: 0x62, W: []byte{0xec, 0x05}, R: []byte{0x01, 0xf4, 0x33, 0x66, 0x67, 0xa2, 0x5e, 0xb9, 0x3c}},
+				{Addr: 0x62, W: []byte{0x3f, 0x86}}, // Halt: stop periodic measurement
+			},
+			"co2=500ppm temperature=25.003°C humidity=37.002%",
+		},
+		{
 			// SHT3x datasheet formulas: 0x6666 is 25 °C, 0x8000 50.0008 %.
 			sensors.Config{Driver: "sht3x"},
 			[]i2ctest.IO{
@@ -174,9 +241,9 @@ func TestI2CFaults(t *testing.T) {
 		want := []string{
 			"0s ok=false sht3x at 0x44 on /dev/i2c-1: sht: SHT3x at 0x44: reset: i2ctest: unexpected Tx() (count #0) expecting i2ctest.IO{Addr:68, W:[]byte{0x30, 0xa2}, R:[]byte(nil)}",
 			"1s ok=true ",
-			"2s ok=false sht: SHT3x{0x44}: temperature: sht: CRC mismatch: word 0x6666 has CRC 0x94, want 0x93",
+			"2s ok=false sht3x at 0x44 on /dev/i2c-1: sht: SHT3x{0x44}: temperature: sht: CRC mismatch: word 0x6666 has CRC 0x94, want 0x93",
 			"3s ok=true ",
-			"4s ok=false sht: SHT3x{0x44}: measure: i2ctest: unexpected Tx() (count #5) expecting i2ctest.IO{Addr:68, W:[]byte{0x24, 0x0}, R:[]byte(nil)}",
+			"4s ok=false sht3x at 0x44 on /dev/i2c-1: sht: SHT3x{0x44}: measure: i2ctest: unexpected Tx() (count #5) expecting i2ctest.IO{Addr:68, W:[]byte{0x24, 0x0}, R:[]byte(nil)}",
 		}
 		if !slices.Equal(states, want) {
 			t.Errorf("statuses:\n%s\nwant:\n%s", strings.Join(states, "\n"), strings.Join(want, "\n"))
