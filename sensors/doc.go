@@ -1,13 +1,33 @@
 // Package sensors reads sensorcast's sensors and turns each sample into a
 // reading.Reading.
 //
-// A Source is anything that can fill a Reading: the simulator (NewSim), the
-// host's own health (NewHost) and, later, periph.io device adapters. A Poller
-// ticks each Source at its own interval on its own goroutine, reuses one
-// Reading per source, and hands every successful sample to a callback; a
-// failing or panicking Source is logged, counted and retried without
-// disturbing the others.
+// A Source is anything that can fill a Reading:
 //
-// Start with NewPoller, Poller.Add and Poller.Run. Package sensortest offers a
-// scripted fake Source for tests.
+//   - the simulator (NewSim) and the host's own health (NewHost: CPU
+//     temperature, load, memory, uptime, Wi-Fi signal, disk usage);
+//   - DS18B20 probes on the kernel's 1-Wire bus (NewW1);
+//   - digital inputs on GPIO lines, debounced and published on each change
+//     (NewGPIO, a Waker);
+//   - I²C chips through periph.io: BME280/BMP280, AHT20, SHT3x/SHT4x
+//     (package sht), BH1750, MCP9808, TMP102, INA219, ADS1115/ADS1015 and
+//     SCD4x, each an I2C Source that opens its bus and chip on demand and
+//     again after a failure.
+//
+// Config is one [[sensor]] table of the configuration file. Config.Validate
+// checks it and fills in defaults without touching hardware;
+// Hardware.Open turns it into a Source, wrapped in a Filtered Source when
+// it has per-value Filters (calibration, median or moving average,
+// rounding, delta and heartbeat). ScanI2C lists and identifies the chips
+// on a bus.
+//
+// A Poller reads each Source at its own interval on its own goroutine,
+// reuses one Reading per source, and hands every successful sample to a
+// callback. A failing or panicking Source is logged, reported through
+// OnStatus, and retried with exponential backoff up to a cap, without
+// disturbing the others; it is back on its interval from its first
+// success. No driver's SenseContinuous is used: the Poller calls Sense on
+// its own timers and sees every error.
+//
+// Start with NewPoller, Poller.Add and Poller.Run. Package sensortest offers
+// a scripted fake Source for tests.
 package sensors
