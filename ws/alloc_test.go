@@ -1,6 +1,8 @@
 package ws
 
 import (
+	"errors"
+	"io"
 	"net"
 	"runtime"
 	"strings"
@@ -12,6 +14,73 @@ import (
 
 // masked100 is a masked client text frame with a 100-byte payload.
 var masked100 = wstest.Frame(true, wstest.OpText, []byte(strings.Repeat(`{"cmd":"x"}`, 10)[:100]), true, testKey)
+
+// fragmented100 is a 100-byte text message in three fragments with a ping
+// between the first two.
+var fragmented100 = func() []byte {
+	msg := []byte(strings.Repeat(`{"cmd":"é"}`, 10)[:100])
+	var b []byte
+	b = append(b, wstest.Frame(false, wstest.OpText, msg[:41], true, testKey)...)
+	b = append(b, wstest.Frame(true, wstest.OpPing, []byte("p"), true, testKey)...)
+	b = append(b, wstest.Frame(false, wstest.OpContinuation, msg[41:70], true, testKey)...)
+	return append(b, wstest.Frame(true, wstest.OpContinuation, msg[70:], true, testKey)...)
+}()
+
+// maskedPing is a masked client ping with an 8-byte payload.
+var maskedPing = wstest.Frame(true, wstest.OpPing, []byte("ping1234"), true, testKey)
+
+// tcpPair returns both ends of a loopback TCP connection.
+func tcpPair(t testing.TB) (cli, srv net.Conn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cli, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err = ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cli.Close(); srv.Close() })
+	return cli, srv
+}
+
+// pongBuf receives the pong in the round trip; a package variable so that
+// reading into it does not allocate.
+var pongBuf [2 + 8]byte
+
+// pingPong is one round trip: the client writes a masked ping, the server
+// reads and parses it and its writer sends the pong, which the client
+// reads. The writer runs synchronously (the connection is held, so the
+// pong does not start one).
+func pingPong(c *Conn, cli net.Conn) error {
+	if _, err := cli.Write(maskedPing); err != nil {
+		return err
+	}
+	for c.w-c.r < len(maskedPing) {
+		if err := c.fill(); err != nil {
+			return err
+		}
+	}
+	if err := c.parseBuffered(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.writing = true
+	c.mu.Unlock()
+	c.writeLoop()
+	if _, err := io.ReadFull(cli, pongBuf[:]); err != nil {
+		return err
+	}
+	if pongBuf[0] != 0x8A || string(pongBuf[2:]) != "ping1234" {
+		return errors.New("not the pong")
+	}
+	return nil
+}
 
 // discardConn is a net.Conn that swallows writes; only the methods the
 // server calls outside I/O are meaningful.
@@ -86,6 +155,36 @@ func TestNoAllocs(t *testing.T) {
 		}
 		if c.r != len(masked100) || got != "" {
 			t.Fatalf("frame not consumed: r=%d", c.r)
+		}
+	})
+	t.Run("fragmented 100-byte message with a ping", func(t *testing.T) {
+		n := 0
+		s := NewServer(&Options{OnMessage: func(c *Conn, typ MessageType, p []byte) {
+			if typ == MessageText && len(p) == 100 {
+				n++
+			}
+		}})
+		c := s.newConn(discardConn{})
+		if a := testing.AllocsPerRun(1000, func() {
+			if err := parseFrame(c, fragmented100); err != nil {
+				t.Fatal(err)
+			}
+		}); a != 0 {
+			t.Fatalf("%v allocations", a)
+		}
+		if n != 1001 || c.msgOp != 0 || c.msgLen != 0 || !c.pong {
+			t.Fatalf("%d messages delivered; msgOp %d msgLen %d pong %v", n, c.msgOp, c.msgLen, c.pong)
+		}
+	})
+	t.Run("ping/pong round trip over TCP", func(t *testing.T) {
+		cli, srv := tcpPair(t)
+		c := NewServer(nil).newConn(srv)
+		if a := testing.AllocsPerRun(1000, func() {
+			if err := pingPong(c, cli); err != nil {
+				t.Fatal(err)
+			}
+		}); a != 0 {
+			t.Fatalf("%v allocations", a)
 		}
 	})
 	t.Run("Broadcast 120 bytes to 100 clients", func(t *testing.T) {
@@ -165,6 +264,29 @@ func BenchmarkParseUnmask100(b *testing.B) {
 	b.SetBytes(int64(len(masked100)))
 	for b.Loop() {
 		if err := parseFrame(c, masked100); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseFragmented100(b *testing.B) {
+	s := NewServer(nil)
+	c := s.newConn(discardConn{})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(fragmented100)))
+	for b.Loop() {
+		if err := parseFrame(c, fragmented100); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkPingPongRoundTrip(b *testing.B) {
+	cli, srv := tcpPair(b)
+	c := NewServer(nil).newConn(srv)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := pingPong(c, cli); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -11,6 +11,17 @@
 // Shutdown to http.Server.RegisterOnShutdown: http.Server does not track
 // hijacked connections. Package ws/wstest is a small client for tests.
 //
+// Memory per idle connection, with the default Options (ReadLimit 1024,
+// SendQueue 8), measured on linux/amd64 with 2,000 connections held by
+// another process: about 5.9 KB, of which 3.9 KB heap (the read array, the
+// Conn with its ring and writev list, the net.TCPConn) and 2.1 KB stack (the
+// reader goroutine; no writer runs while idle), 1.0 goroutine per
+// connection. Measured with
+//
+//	go test -run '^$' -bench IdleMemory -benchtime 1x ./ws
+//
+// Raising ReadLimit adds the same number of bytes to every connection.
+//
 // Where this differs from design/ws.md, and why:
 //   - Text and binary messages are both accepted; OnMessage gets the type,
 //     and Conn.Write answers with either (waiting for queue room, for echo

@@ -68,8 +68,8 @@ type Options struct {
 	HandshakeTimeout time.Duration
 
 	// MaxConns caps simultaneous connections; further upgrades get 503.
-	// Default 1024. Each idle connection costs about 2 KiB of heap plus the
-	// reader goroutine's stack.
+	// Default 1024. Each idle connection costs about 6 KB with the default
+	// limits (heap and the reader goroutine's stack; see the package doc).
 	MaxConns int
 
 	// OnOpen, if set, is called after the handshake and before the
