@@ -110,3 +110,28 @@ func TestOpenNonI2C(t *testing.T) {
 		t.Errorf("missing w1 bus: %v", err)
 	}
 }
+
+// TestMissingBus uses the real periph host drivers: a bus that does not
+// exist is a clear error on each attempt, and never a panic.
+func TestMissingBus(t *testing.T) {
+	c := sensors.Config{Driver: "sht3x", Bus: "/dev/i2c-99"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var hw sensors.Hardware
+	src, err := hw.Open(&c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		_, err := senseValues(t, src)
+		if err == nil || err.Error() != "i2c bus /dev/i2c-99: not found (on a Raspberry Pi, enable I²C with dtparam=i2c_arm=on)" {
+			t.Errorf("Sense = %v", err)
+		}
+	}
+	g := sensors.Config{Driver: "gpio", Line: "NO_SUCH_LINE"}
+	g.Validate()
+	if _, err := hw.Open(&g); err == nil || !strings.Contains(err.Error(), `gpio line "NO_SUCH_LINE": not found`) {
+		t.Errorf("missing line: %v", err)
+	}
+}

@@ -153,3 +153,25 @@ func TestPollerUnchanged(t *testing.T) {
 		t.Errorf("Stats = %+v", st)
 	}
 }
+
+// BenchmarkFiltered measures one filtered Sense: calibration, a median of
+// 15 and rounding on one value, a moving average on another.
+func BenchmarkFiltered(b *testing.B) {
+	src := sensors.NewSim(&sensors.SimOpts{Seed: 1})
+	fs, err := sensors.NewFiltered(src, map[string]sensors.Filter{
+		"temperature": {Scale: ptr(1.01), Offset: -0.3, Median: 15, Round: ptr(1)},
+		"pressure":    {Average: 10},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var r reading.Reading
+	t0 := time.Unix(0, 0)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		r.Reset("pi", "sim", t0.Add(time.Duration(i)*time.Second))
+		if err := fs.Sense(&r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
