@@ -69,7 +69,7 @@ type Status struct {
 type SourceStats struct {
 	Name        string
 	Interval    time.Duration
-	Reads       uint64    // successful Sense calls, each emitted as a Reading
+	Reads       uint64    // successful Sense calls, each emitted as a Reading unless ErrUnchanged
 	Failures    uint64    // failed or panicking Sense calls
 	Consecutive uint64    // failures since the last success
 	LastErr     string    // the most recent failure, even if since recovered
