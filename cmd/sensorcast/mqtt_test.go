@@ -180,7 +180,7 @@ func simSequence(t *testing.T, n int) [][3]int64 {
 // every reading of each sensorcast run in order: step 0, 1, 2, … of the
 // Sim, starting again at step 0 at most runs-1 times (a restart). It
 // returns the received readings, without duplicates, of each run.
-func checkComplete(t *testing.T, msgs []simMsg, runs int) [][]simMsg {
+func checkComplete(t *testing.T, msgs []simMsg, runs int) ([][]simMsg, error) {
 	t.Helper()
 	want := simSequence(t, len(msgs)+1)
 	seen := make(map[int64]bool)
@@ -201,30 +201,77 @@ func checkComplete(t *testing.T, msgs []simMsg, runs int) [][]simMsg {
 			out = append(out, nil)
 			k = 1
 		default:
-			t.Fatalf("message %d (ts %d): values %v are not step %d of the sim (%v): a reading was lost or reordered", i, m.ts, m.vals, k, want[k])
+			return nil, fmt.Errorf("message %d (ts %d): values %v are not step %d of the sim (%v): a reading was lost or reordered", i, m.ts, m.vals, k, want[k])
 		}
 		if n := len(out[len(out)-1]); n > 0 && out[len(out)-1][n-1].ts >= m.ts {
-			t.Fatalf("message %d: ts %d not after %d", i, m.ts, out[len(out)-1][n-1].ts)
+			return nil, fmt.Errorf("message %d: ts %d not after %d", i, m.ts, out[len(out)-1][n-1].ts)
 		}
 		out[len(out)-1] = append(out[len(out)-1], m)
 	}
-	return out
+	return out, nil
+}
+
+// TestCheckComplete shows that the outage tests' check catches a lost, a
+// reordered and a surplus restarted reading, and accepts duplicates.
+func TestCheckComplete(t *testing.T) {
+	seq := simSequence(t, 10)
+	run := func(steps ...int) []simMsg {
+		var out []simMsg
+		for i, s := range steps {
+			out = append(out, simMsg{ts: int64(1000 + i), vals: seq[s]})
+		}
+		return out
+	}
+	good := run(0, 1, 2, 3, 4)
+	if got, err := checkComplete(t, good, 1); err != nil || len(got) != 1 || len(got[0]) != 5 {
+		t.Errorf("complete run: %v, %v", got, err)
+	}
+	dup := append(run(0, 1, 2), run(0, 1, 2)[2], run(0, 1, 2, 3)[3])
+	if got, err := checkComplete(t, dup, 1); err != nil || len(got[0]) != 4 {
+		t.Errorf("run with a QoS 1 duplicate: %v, %v", got, err)
+	}
+	restarted := append(run(0, 1, 2), run(0, 1, 2, 3, 4, 0, 1)[5:]...)
+	if got, err := checkComplete(t, restarted, 2); err != nil || len(got) != 2 {
+		t.Errorf("two runs: %v, %v", got, err)
+	}
+	for name, tc := range map[string]struct {
+		msgs []simMsg
+		runs int
+	}{
+		"lost":         {run(0, 1, 3, 4), 1},
+		"reordered":    {run(0, 2, 1, 3), 1},
+		"extra run":    {restarted, 1},
+		"lost at join": {append(run(0, 1), run(0, 1, 2, 3, 1)[4:]...), 2},
+	} {
+		if _, err := checkComplete(t, tc.msgs, tc.runs); err == nil {
+			t.Errorf("%s: not caught", name)
+		}
+	}
 }
 
 func TestMQTTOutage(t *testing.T) {
 	t.Parallel()
-	testOutage(t, false)
+	testOutage(t, 0)
 }
 
 func TestMQTTOutageWithRestart(t *testing.T) {
 	t.Parallel()
-	testOutage(t, true)
+	testOutage(t, syscall.SIGTERM)
+}
+
+// TestMQTTOutageWithCrash: even killed with SIGKILL during the outage,
+// sensorcast loses no reading it had taken: each is on disk before
+// PublishReading returns.
+func TestMQTTOutageWithCrash(t *testing.T) {
+	t.Parallel()
+	testOutage(t, syscall.SIGKILL)
 }
 
 // testOutage publishes at 10 Hz, stops the broker for 10 s and starts it
-// again; with restart, sensorcast is also restarted during the outage.
-// Every reading must arrive, in order.
-func testOutage(t *testing.T, restart bool) {
+// again; with a signal, sensorcast is also stopped with it 3 s into the
+// outage and started again. Every reading must arrive, in order.
+func testOutage(t *testing.T, stop syscall.Signal) {
+	restart := stop != 0
 	if testing.Short() {
 		t.Skip("an outage takes 10 s")
 	}
@@ -239,8 +286,8 @@ func testOutage(t *testing.T, restart bool) {
 	b.Stop()
 	if restart {
 		time.Sleep(3 * time.Second)
-		n.signal(syscall.SIGTERM)
-		if !n.cmd.ProcessState.Success() {
+		n.signal(stop)
+		if stop == syscall.SIGTERM && !n.cmd.ProcessState.Success() {
 			t.Errorf("sensorcast exited with %v", n.cmd.ProcessState)
 		}
 		n = startNode(t, bin, b.URL, state)
@@ -264,9 +311,15 @@ func testOutage(t *testing.T, restart bool) {
 	if restart {
 		runs = 2
 	}
-	got := checkComplete(t, cnt.snapshot(), runs)
+	got, err := checkComplete(t, cnt.snapshot(), runs)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(got) != runs {
 		t.Fatalf("%d runs of the sim seen, want %d", len(got), runs)
+	}
+	if last := got[0][len(got[0])-1].ts; restart && last < killed.Add(2*time.Second).UnixMilli() {
+		t.Errorf("the first run's readings end %d ms after the broker stopped: those it queued before its restart were lost", last-killed.UnixMilli())
 	}
 	during := 0
 	for _, run := range got {
