@@ -49,3 +49,39 @@ func Example() {
 	// closed with GoingAway
 	// shutdown: <nil>
 }
+
+// An echo server: each text or binary message goes back as it came.
+// Conn.Write waits while the client's send queue is full, so a client that
+// sends faster than it reads is slowed down rather than cut off. Echoing
+// large messages needs a ReadLimit to match; every connection then holds a
+// read array of that size.
+func ExampleConn_Write() {
+	echo := ws.NewServer(&ws.Options{
+		ReadLimit: 1 << 20,
+		OnMessage: func(c *ws.Conn, typ ws.MessageType, p []byte) {
+			if err := c.Write(typ, p); err != nil {
+				return // the connection is closing
+			}
+		},
+	})
+	srv := httptest.NewServer(echo)
+	defer srv.Close()
+	defer echo.Shutdown(context.Background())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	client, _, err := wstest.Dial(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	client.WriteFrame(true, wstest.OpBinary, []byte{1, 2, 3})
+	op, p, _ := client.ReadMessage()
+	fmt.Println(op == wstest.OpBinary, p)
+	client.Close(1000, "bye")
+	code, reason, _ := client.CloseCode()
+	fmt.Println("closed with", ws.StatusCode(code), reason)
+	// Output:
+	// true [1 2 3]
+	// closed with NormalClosure bye
+}

@@ -139,8 +139,9 @@ func checkServerOutput(t *testing.T, out []byte) (closeCode uint16, sawClose boo
 
 // FuzzReadFrames feeds an arbitrary inbound byte stream, in reads of
 // 1 to 64 bytes, to a connection. It must never panic, must deliver only
-// valid UTF-8, and must end either open (the stream simply ran out) or
-// with a valid close code.
+// valid UTF-8 text, must end either open (the stream simply ran out) or
+// with a valid close code, and must not allocate while reading and parsing
+// (checkParseAllocs).
 func FuzzReadFrames(f *testing.F) {
 	k := testKey
 	f.Add(byte(64), wstest.Frame(true, wstest.OpText, []byte("hello"), true, k))
@@ -158,6 +159,7 @@ func FuzzReadFrames(f *testing.F) {
 	f.Add(byte(64), wstest.Frame(true, wstest.OpText, []byte{0xff}, true, k))
 	f.Add(byte(64), wstest.Frame(true, wstest.OpText, []byte("x"), false, k))
 	f.Fuzz(func(t *testing.T, chunk byte, in []byte) {
+		checkParseAllocs(t, in, int(chunk%64)+1) // first, while no goroutine of ours runs
 		var cause error
 		s := NewServer(fuzzOptions(&Options{
 			OnMessage: func(c *Conn, typ MessageType, p []byte) {
@@ -183,6 +185,52 @@ func FuzzReadFrames(f *testing.F) {
 			t.Fatalf("sent close %d but OnClose got %v", code, cause)
 		}
 	})
+}
+
+// checkParseAllocs reads and parses the stream again, synchronously, on a
+// connection of its own, and requires every read and parse step that
+// neither fails nor closes to allocate nothing: whatever the input, the
+// reader works within its fixed read array. Allocation counts are
+// process-wide, so a step that allocated is checked once more on a fresh
+// connection, and only an allocation that repeats fails.
+func checkParseAllocs(t *testing.T, in []byte, chunk int) {
+	t.Helper()
+	step, n := parseAllocs(t, in, chunk)
+	if step < 0 {
+		return
+	}
+	if step2, n2 := parseAllocs(t, in, chunk); step2 == step {
+		t.Fatalf("%d (then %d) allocations in read and parse step %d", n, n2, step)
+	}
+}
+
+// parseAllocs returns the first read and parse step that allocated and
+// how often, or -1.
+func parseAllocs(t *testing.T, in []byte, chunk int) (step int, n uint64) {
+	s := NewServer(fuzzOptions(&Options{OnMessage: func(*Conn, MessageType, []byte) {}}))
+	c := s.newConn(&scriptConn{in: bytes.NewReader(in), chunk: chunk})
+	rlen, qlen := len(c.rbuf), len(c.ring)
+	defer func() {
+		if len(c.rbuf) != rlen || len(c.ring) != qlen {
+			t.Fatalf("fixed arrays resized: read array %d→%d, ring %d→%d", rlen, len(c.rbuf), qlen, len(c.ring))
+		}
+	}()
+	var before, after runtime.MemStats
+	for i := range len(in) + 2 {
+		runtime.ReadMemStats(&before)
+		err := c.parseBuffered()
+		if err == nil {
+			err = c.fill()
+		}
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			return -1, 0
+		}
+		if n := after.Mallocs - before.Mallocs; n != 0 {
+			return i, n
+		}
+	}
+	return -1, 0
 }
 
 // FuzzHandshake feeds arbitrary request bytes through net/http's request
