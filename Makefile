@@ -118,5 +118,5 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(BINDIR) $(DISTDIR) $(PIBOX)
+	rm -rf $(BINDIR) $(DISTDIR) $(PIBOX) $(ASSETS) $(WEBDIR)/node_modules
 	$(GO) clean -testcache
