@@ -131,7 +131,8 @@ func (c *Conn) Subprotocol() string { return c.subprotocol }
 // answers messages (an echo) applies back-pressure to its client instead of
 // dropping. Like Send it copies payload into a frame of its own; text must
 // be valid UTF-8. It returns net.ErrClosed once the connection is closing,
-// which also ends a wait.
+// which also ends a wait. In OnOpen, where nothing is written yet, a full
+// queue is an error instead, as for Send.
 func (c *Conn) Write(typ MessageType, payload []byte) error {
 	switch typ {
 	case MessageText:
@@ -145,6 +146,11 @@ func (c *Conn) Write(typ MessageType, payload []byte) error {
 	f := newOwnFrame(frame.Opcode(typ), payload)
 	c.mu.Lock()
 	for c.state == stateOpen && c.closeWire == nil && c.tail-c.head == uint32(len(c.ring)) {
+		if c.held {
+			// In OnOpen nothing is written yet: waiting would never end.
+			c.mu.Unlock()
+			return fmt.Errorf("ws: write: %w", errQueueFull)
+		}
 		c.room.Wait()
 	}
 	if c.state != stateOpen || c.closeWire != nil {

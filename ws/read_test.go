@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sensorcast/sensorcast/ws/wstest"
 )
@@ -325,8 +326,57 @@ func TestWriteRejects(t *testing.T) {
 	if err := c.Write(MessageType(9), nil); err == nil {
 		t.Error("Write accepted message type 9")
 	}
+	for range len(c.ring) { // a new connection is held until it joins the broadcast set
+		if err := c.Write(MessageBinary, []byte{1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Write(MessageBinary, []byte{1}); !errors.Is(err, errQueueFull) {
+		t.Errorf("Write to a full queue before the connection opened: %v, want errQueueFull", err)
+	}
 	c.closeTCP(nil)
 	if err := c.Write(MessageBinary, []byte{1}); !errors.Is(err, net.ErrClosed) {
 		t.Errorf("Write after close: %v, want net.ErrClosed", err)
+	}
+}
+
+// TestWriteWaitEndsOnClose: a Write waiting for queue room behind a client
+// that reads nothing returns net.ErrClosed when the connection closes.
+func TestWriteWaitEndsOnClose(t *testing.T) {
+	_, srv := tcpPair(t) // the client end is never read
+	s := NewServer(&Options{SendQueue: 1, WriteTimeout: time.Minute})
+	c := s.newConn(srv)
+	c.unhold()
+	big := make([]byte, 4<<20)
+	errc := make(chan error, 1)
+	go func() {
+		for {
+			if err := c.Write(MessageBinary, big); err != nil {
+				errc <- err
+				return
+			}
+		}
+	}()
+	for i := 0; ; i++ {
+		c.mu.Lock()
+		blocked := c.tail-c.head == 1 && c.writing
+		c.mu.Unlock()
+		if blocked {
+			break
+		}
+		if i > 5000 {
+			t.Fatal("Write never filled the queue")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(10 * time.Millisecond) // let the next Write reach its wait; the test passes either way
+	c.closeTCP(errors.New("test"))
+	select {
+	case err := <-errc:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Write: %v, want net.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Write still waiting after close")
 	}
 }
