@@ -15,6 +15,15 @@
 // up to 16 MiB are accepted there. The limits are options of that server
 // alone; package ws keeps its small telemetry defaults. Each closed echo
 // connection is logged with the close code and reason the client sent.
+//
+// For Autobahn|Testsuite, run wsecho with an -addr the fuzzingclient can
+// reach and give the fuzzingclient a spec such as
+//
+//	{"servers": [{"agent": "sensorcast", "url": "ws://127.0.0.1:9001"}],
+//	 "cases": ["*"], "exclude-cases": ["12.*", "13.*"]}
+//
+// (sections 12 and 13 need permessage-deflate, which package ws declines).
+// The same cases, modelled in conformance_test.go, run with go test.
 package main
 
 import (
