@@ -203,8 +203,11 @@ func (p *Poller) Run(ctx context.Context) error {
 }
 
 // loop polls s until ctx is done. It reuses one Reading for every tick.
-// Each read is scheduled from the start of the previous one: its interval
-// later after a success, Backoff later after a failure.
+// While the Source succeeds, reads keep to a fixed schedule, every interval
+// from the first, like a time.Ticker: a late read does not shift the ones
+// after it, and a read more than an interval late is dropped. After a
+// failure the next read is Backoff later than the start of the failed one;
+// after a wake, an interval later than the start of the woken read.
 func (p *Poller) loop(ctx context.Context, s *source) {
 	if ctx.Err() != nil {
 		return
@@ -216,32 +219,43 @@ func (p *Poller) loop(ctx context.Context, s *source) {
 	r := new(reading.Reading)
 	start := time.Now()
 	consecutive := p.poll(s, r)
-	t := time.NewTimer(p.delay(s.interval, consecutive, start))
+	next := p.next(s.interval, consecutive, start, start)
+	t := time.NewTimer(time.Until(next))
 	defer t.Stop()
 	for {
+		woken := false
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		case <-wake:
+			woken = true
 		}
 		if ctx.Err() != nil {
 			return
 		}
 		start = time.Now()
+		sched := next
+		if woken || consecutive > 0 {
+			sched = start // off the schedule: start a new one from here
+		}
 		consecutive = p.poll(s, r)
-		t.Reset(p.delay(s.interval, consecutive, start))
+		next = p.next(s.interval, consecutive, sched, start)
+		t.Reset(time.Until(next))
 	}
 }
 
-// delay returns how long from now the next read of a source starts, given
-// when the last one started and how many times in a row it has failed.
-func (p *Poller) delay(interval time.Duration, consecutive uint64, start time.Time) time.Duration {
-	d := Backoff(interval, consecutive, p.maxBack)
-	if d = time.Until(start.Add(d)); d < 0 {
-		return 0
+// next returns when to read a source next, given when its last read was
+// scheduled and when it started, and how many times in a row it has failed.
+func (p *Poller) next(interval time.Duration, consecutive uint64, sched, start time.Time) time.Time {
+	if consecutive > 0 {
+		return start.Add(Backoff(interval, consecutive, p.maxBack))
 	}
-	return d
+	n := sched.Add(interval)
+	if now := time.Now(); n.Before(now.Add(-interval)) {
+		return now // far behind: drop the missed reads and go on from now
+	}
+	return n
 }
 
 // Backoff returns the wait before the next read of a Source read every

@@ -497,3 +497,52 @@ func TestPollerBackoffRecovers(t *testing.T) {
 		}
 	})
 }
+
+// slowSource takes delays[i] of fake time for its i'th read.
+type slowSource struct {
+	delays []time.Duration
+	n      int
+}
+
+func (s *slowSource) Name() string { return "slow" }
+func (s *slowSource) Sense(r *reading.Reading) error {
+	if s.n < len(s.delays) {
+		time.Sleep(s.delays[s.n])
+	}
+	s.n++
+	return r.Add("t", reading.Celsius, 1)
+}
+
+// TestPollerSchedule: reads keep to the schedule of a ticker. A late read
+// is followed at once by the next scheduled one, and the schedule goes on;
+// a read more than an interval late drops the missed ones.
+func TestPollerSchedule(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration
+		want  []time.Duration
+	}{
+		// The read at 1s ends at 2.5s: the one due at 2s starts then,
+		// and the next at 3s as scheduled.
+		{"late", 1500 * time.Millisecond, seconds(0, 1, 2.5, 3, 4, 5)},
+		// The read at 1s ends at 3.5s: 2s and 3s are dropped; the
+		// schedule restarts from 3.5s.
+		{"far behind", 2500 * time.Millisecond, seconds(0, 1, 3.5, 4.5)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rec := newRecorder()
+				p := sensors.NewPoller(&sensors.PollerOptions{OnReading: rec.onReading})
+				if err := p.Add(&slowSource{delays: []time.Duration{0, tc.delay}}, time.Second); err != nil {
+					t.Fatal(err)
+				}
+				if err := runFor(t, p, 5200*time.Millisecond); err != nil {
+					t.Fatal(err)
+				}
+				if got := rec.times("slow"); !slices.Equal(got, tc.want) {
+					t.Errorf("reads started at %v, want %v", got, tc.want)
+				}
+			})
+		})
+	}
+}
