@@ -7,8 +7,9 @@ import (
 
 // writeLoop is the writer goroutine. It is started when something is queued
 // and no writer runs, and exits when nothing is left. Each batch takes the
-// pending pong or ping first, then either the close frame or up to
-// SendQueue ring frames, and goes out with one SetWriteDeadline and one
+// pending pong or ping first, then either the close frame (for a hangup
+// close, only once the ring has drained) or up to SendQueue ring frames,
+// and goes out with one SetWriteDeadline and one
 // writev (net.Buffers.WriteTo). Only one writer runs at a time, so the
 // writer-owned fields (pongWire, iov, bufs, batch) need no lock.
 func (c *Conn) writeLoop() {
