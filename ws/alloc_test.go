@@ -88,6 +88,7 @@ type discardConn struct{ net.Conn }
 
 func (discardConn) RemoteAddr() net.Addr             { return &net.TCPAddr{} }
 func (discardConn) Close() error                     { return nil }
+func (discardConn) Write(p []byte) (int, error)      { return len(p), nil }
 func (discardConn) SetReadDeadline(time.Time) error  { return nil }
 func (discardConn) SetWriteDeadline(time.Time) error { return nil }
 

@@ -131,8 +131,7 @@ func (c *Conn) Subprotocol() string { return c.subprotocol }
 // answers messages (an echo) applies back-pressure to its client instead of
 // dropping. Like Send it copies payload into a frame of its own; text must
 // be valid UTF-8. It returns net.ErrClosed once the connection is closing,
-// which also ends a wait. In OnOpen, where nothing is written yet, a full
-// queue is an error instead, as for Send.
+// which also ends a wait. In OnOpen it writes at once, as Send does.
 func (c *Conn) Write(typ MessageType, payload []byte) error {
 	switch typ {
 	case MessageText:
@@ -145,9 +144,15 @@ func (c *Conn) Write(typ MessageType, payload []byte) error {
 	}
 	f := newOwnFrame(frame.Opcode(typ), payload)
 	c.mu.Lock()
+	if c.state == stateOpen && c.closeWire == nil && c.held && !c.writing {
+		c.writing = true
+		c.mu.Unlock()
+		return c.writeOpening(f)
+	}
 	for c.state == stateOpen && c.closeWire == nil && c.tail-c.head == uint32(len(c.ring)) {
 		if c.held {
-			// In OnOpen nothing is written yet: waiting would never end.
+			// Another goroutine writes during OnOpen: waiting for room
+			// would never end.
 			c.mu.Unlock()
 			return fmt.Errorf("ws: write: %w", errQueueFull)
 		}
@@ -165,10 +170,13 @@ func (c *Conn) Write(typ MessageType, payload []byte) error {
 	return nil
 }
 
-// Send queues payload as one text message to this connection only. It is
-// meant for the per-connection hello or snapshot in OnOpen, which then
-// reaches the client before any broadcast; it allocates a frame of its own,
-// unlike Broadcast. A frame queued by Send is never dropped in favour of a
+// Send sends payload as one text message to this connection only,
+// allocating a frame of its own, unlike Broadcast. It is meant for the
+// per-connection hello or snapshot in OnOpen: there, before the connection
+// has joined the broadcast set, Send writes at once on the calling goroutine
+// (bounded by WriteTimeout), so a snapshot of any number of messages
+// reaches the client ahead of every broadcast. Later, Send queues the
+// message; a frame queued by Send is never dropped in favour of a
 // broadcast: if the ring holds no room, Send returns an error instead. The
 // payload must be valid UTF-8; it is copied before Send returns. After the
 // connection starts closing, Send returns net.ErrClosed.
@@ -178,6 +186,11 @@ func (c *Conn) Send(payload []byte) error {
 	if c.state != stateOpen || c.closeWire != nil {
 		c.mu.Unlock()
 		return fmt.Errorf("ws: send: %w", net.ErrClosed)
+	}
+	if c.held && !c.writing {
+		c.writing = true
+		c.mu.Unlock()
+		return c.writeOpening(f)
 	}
 	if c.tail-c.head == uint32(len(c.ring)) {
 		c.mu.Unlock()
@@ -222,6 +235,34 @@ func (c *Conn) wakeLocked() bool {
 	}
 	c.writing = true
 	return true
+}
+
+// writeOpening writes f on the calling goroutine while the connection is
+// still opening (OnOpen): no writer goroutine can run yet, so nothing
+// interleaves, and whatever OnOpen sends, of any size, reaches the client
+// ahead of every broadcast. The caller has set c.writing; it is cleared
+// here, and a writer started if unhold ran meanwhile and left work.
+func (c *Conn) writeOpening(f *outFrame) error {
+	err := c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+	if err == nil {
+		_, err = c.nc.Write(f.wire)
+	}
+	c.mu.Lock()
+	c.writing = false
+	start := false
+	if !c.held && (c.tail != c.head || c.ping || c.pong || (c.closeWire != nil && !c.closeSent)) {
+		start = c.wakeLocked()
+	}
+	c.mu.Unlock()
+	if start {
+		go c.writeFn()
+	}
+	if err != nil {
+		err = fmt.Errorf("ws: write: %w", err)
+		c.closeTCP(err)
+		return err
+	}
+	return nil
 }
 
 // unhold lets a new connection write once it has joined the broadcast

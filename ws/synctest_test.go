@@ -239,7 +239,9 @@ func TestShutdownContextExpires(t *testing.T) {
 	})
 }
 
-func TestSendQueueFull(t *testing.T) {
+// TestOnOpenSendsAnySnapshot: in OnOpen, Send writes at once, so a snapshot
+// of more messages than the send ring holds arrives whole and in order.
+func TestOnOpenSendsAnySnapshot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		sendErrs := make(chan int, 1)
 		s := NewServer(&Options{PingInterval: -1, OnOpen: func(c *Conn) {
@@ -252,18 +254,36 @@ func TestSendQueueFull(t *testing.T) {
 			sendErrs <- errs
 		}})
 		c := pipeDial(t, s)
-		synctest.Wait()
-		errs := <-sendErrs
-		// Nothing is written before the connection joins the broadcast set,
-		// so exactly the ring's 8 slots are accepted.
-		if accepted := 20 - errs; accepted != 8 {
-			t.Fatalf("%d Sends accepted, want 8", accepted)
-		}
-		for i := range 20 - errs {
+		for i := range 20 {
 			if p, err := c.ReadText(); err != nil || string(p) != fmt.Sprintf("m%d", i) {
-				t.Fatalf("read %q, %v", p, err)
+				t.Fatalf("read %q, %v; want m%d", p, err, i)
 			}
+		}
+		if errs := <-sendErrs; errs != 0 {
+			t.Fatalf("%d of 20 Sends in OnOpen failed", errs)
 		}
 		c.NetConn().Close()
 	})
+}
+
+// TestSendQueueFull: after OnOpen, Send queues, and a full ring is an error
+// rather than a dropped frame.
+func TestSendQueueFull(t *testing.T) {
+	s := NewServer(nil)
+	c := s.newConn(discardConn{})
+	c.unhold()
+	c.mu.Lock()
+	c.writing = true // a writer is busy: everything stays queued
+	c.mu.Unlock()
+	accepted := 0
+	for i := range 20 {
+		if err := c.Send(fmt.Appendf(nil, "m%d", i)); err == nil {
+			accepted++
+		} else if !errors.Is(err, errQueueFull) {
+			t.Fatalf("Send: %v, want errQueueFull", err)
+		}
+	}
+	if accepted != len(c.ring) {
+		t.Fatalf("%d Sends accepted, want the ring's %d", accepted, len(c.ring))
+	}
 }

@@ -57,10 +57,9 @@ type Hub struct {
 	readers         []ReadingSink
 	history         HistoryOptions
 
-	mu      sync.Mutex
-	latest  map[string]*entry
-	order   []*entry // entries in hello order, then in order of first reading
-	scratch []byte   // status and hello encoding
+	mu     sync.Mutex
+	latest map[string]*entry
+	order  []*entry // entries in hello order, then in order of first reading
 }
 
 type entry struct {
@@ -184,36 +183,46 @@ func (h *Hub) AppendHello(dst []byte) []byte {
 // Snapshot sends a new client, through send, the hello message, one history
 // message with the recent points of every sensor (see HistoryOptions), the
 // latest reading of every sensor that has one and the status of every failing
-// sensor, in that order. It holds the hub's lock while it sends, so the
-// messages form one consistent state; send must therefore only queue, never
-// block. The payload is valid only during
-// the call. Snapshot stops at, and returns, send's first error.
+// sensor, in that order. The messages are copied under the hub's lock, so
+// they form one consistent state, and sent after it is released, so a slow
+// send (ws.Conn.Send writes at once during OnOpen) never holds up Publish.
+// It allocates its copy once per call: once per new client. The payload is
+// valid only during the call. Snapshot stops at, and returns, send's first
+// error.
 func (h *Hub) Snapshot(send func(payload []byte) error) error {
+	type part struct {
+		what string
+		end  int
+	}
+	var (
+		buf   []byte
+		parts []part
+	)
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.scratch = h.AppendHello(h.scratch[:0])
-	if err := send(h.scratch); err != nil {
-		return fmt.Errorf("hub: send hello: %w", err)
-	}
-	h.scratch = h.appendHistory(h.scratch[:0], math.MinInt64, func(string) bool { return true })
-	if err := send(h.scratch); err != nil {
-		return fmt.Errorf("hub: send history: %w", err)
-	}
+	buf = h.AppendHello(buf)
+	parts = append(parts, part{"hello", len(buf)})
+	buf = h.appendHistory(buf, math.MinInt64, func(string) bool { return true })
+	parts = append(parts, part{"history", len(buf)})
 	for _, e := range h.order {
-		if e.json == nil {
-			continue
-		}
-		if err := send(e.json); err != nil {
-			return fmt.Errorf("hub: send latest reading of %s: %w", e.name, err)
+		if e.json != nil {
+			buf = append(buf, e.json...)
+			parts = append(parts, part{"latest reading of " + e.name, len(buf)})
 		}
 	}
 	for _, e := range h.order {
-		if !e.failing {
-			continue
+		if e.failing {
+			buf = append(buf, e.status...)
+			parts = append(parts, part{"status of " + e.name, len(buf)})
 		}
-		if err := send(e.status); err != nil {
-			return fmt.Errorf("hub: send status of %s: %w", e.name, err)
+	}
+	h.mu.Unlock()
+
+	start := 0
+	for _, p := range parts {
+		if err := send(buf[start:p.end]); err != nil {
+			return fmt.Errorf("hub: send %s: %w", p.what, err)
 		}
+		start = p.end
 	}
 	return nil
 }
