@@ -17,6 +17,7 @@ import (
 	"periph.io/x/conn/v3/i2c/i2creg"
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/host/v3"
+	"periph.io/x/host/v3/sysfs"
 
 	"github.com/sensorcast/sensorcast/sensors/reading"
 	"github.com/sensorcast/sensorcast/sensors/sht"
@@ -326,11 +327,30 @@ func (hw *Hardware) openI2C(name string) (i2c.BusCloser, error) {
 	if _, err := os.Stat(name); errors.Is(err, os.ErrNotExist) && strings.HasPrefix(name, "/dev/") {
 		return nil, fmt.Errorf("i2c bus %s: not found (on a Raspberry Pi, enable I²C with dtparam=i2c_arm=on)", name)
 	}
-	b, err := i2creg.Open(name)
+	// /dev/i2c-N is opened directly rather than through periph's registry,
+	// which knows only the buses present when the host drivers loaded.
+	var b i2c.BusCloser
+	var err error
+	if n, ok := strings.CutPrefix(name, "/dev/i2c-"); ok && isDigits(n) {
+		var num int
+		fmt.Sscan(n, &num)
+		b, err = sysfs.NewI2C(num)
+	} else {
+		b, err = i2creg.Open(name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("i2c bus %s: %w", name, err)
 	}
 	return b, nil
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return s != "" && len(s) < 6
 }
 
 func (hw *Hardware) pin(name string) (gpio.PinIO, error) {
@@ -374,7 +394,7 @@ func (hw *Hardware) open(c *Config) (Source, error) {
 	addr := uint16(c.Address)
 	i2cSrc := func(open func(b i2c.Bus) (device, error)) (Source, error) {
 		desc := fmt.Sprintf("%s at %#x on %s", c.Driver, addr, c.Bus)
-		return &I2C{name: c.Name, bus: c.Bus, desc: desc, openBus: hw.openI2C, open: func(b i2c.Bus) (device, error) {
+		return &I2C{name: c.Name, desc: desc, bus: &lazyBus{name: c.Bus, open: hw.openI2C}, open: func(b i2c.Bus) (device, error) {
 			d, err := open(b)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", desc, err)

@@ -26,58 +26,115 @@ type device interface {
 	halt() error
 }
 
-// I2C is a Source for one chip on an I²C bus. It opens the bus and the
-// chip on its first Sense, and again after any failure, so a chip that was
-// absent at start, lost power or was unplugged is picked up again when it
-// answers; the Poller's backoff paces the attempts.
+// I2C is a Source for one chip on an I²C bus. It opens the chip on its
+// first Sense, and again after any failure, so a chip that was absent at
+// start, lost power or was unplugged is picked up again when it answers;
+// the Poller's backoff paces the attempts. The bus device is open only
+// during a Sense: between reads sensorcast holds nothing, so a bus whose
+// driver is unloaded and loaded again (or that appears after start) is
+// found again.
 type I2C struct {
-	name    string
-	bus     string
-	desc    string // "sht3x at 0x44 on /dev/i2c-1", for errors
-	openBus func(name string) (i2c.BusCloser, error)
-	open    func(b i2c.Bus) (device, error)
-
-	b   i2c.BusCloser
-	dev device
+	name string
+	desc string // "sht3x at 0x44 on /dev/i2c-1", for errors
+	bus  *lazyBus
+	open func(b i2c.Bus) (device, error)
+	dev  device
 }
 
 // Name returns the I2C's name.
 func (s *I2C) Name() string { return s.name }
 
-// Sense opens the chip if needed and reads it. On failure it closes the
-// chip and the bus, to start afresh next time.
+// Sense opens the bus, and the chip if needed, and reads it. On failure it
+// drops the chip, to start afresh next time. It closes the bus before it
+// returns.
 func (s *I2C) Sense(r *reading.Reading) error {
+	defer s.bus.release()
+	if err := s.bus.ensure(); err != nil {
+		s.halt()
+		return err
+	}
 	if s.dev == nil {
-		b, err := s.openBus(s.bus)
+		dev, err := s.open(s.bus)
 		if err != nil {
 			return err
 		}
-		dev, err := s.open(b)
-		if err != nil {
-			b.Close()
-			return err
-		}
-		s.b, s.dev = b, dev
+		s.dev = dev
 	}
 	if err := s.dev.sense(r); err != nil {
-		s.close()
+		s.halt()
 		return fmt.Errorf("%s: %w", s.desc, err)
 	}
 	return nil
 }
 
-// Halt halts the chip, if open, and closes the bus.
+// Halt halts the chip, if open.
 func (s *I2C) Halt() error {
+	defer s.bus.release()
 	if s.dev == nil {
 		return nil
 	}
-	return s.close()
+	if err := s.bus.ensure(); err != nil {
+		s.dev = nil
+		return err
+	}
+	return s.halt()
 }
 
-func (s *I2C) close() error {
-	err := errors.Join(s.dev.halt(), s.b.Close())
-	s.b, s.dev = nil, nil
+// halt halts the chip, if open, and forgets it.
+func (s *I2C) halt() error {
+	if s.dev == nil {
+		return nil
+	}
+	err := s.dev.halt()
+	s.dev = nil
 	return err
+}
+
+// lazyBus is an i2c.Bus that opens the named bus on demand and closes it
+// on release. A chip driver keeps a lazyBus across reads.
+type lazyBus struct {
+	name string
+	open func(name string) (i2c.BusCloser, error)
+	b    i2c.BusCloser
+}
+
+func (l *lazyBus) String() string { return l.name }
+
+// ensure opens the bus if it is not open.
+func (l *lazyBus) ensure() error {
+	if l.b != nil {
+		return nil
+	}
+	b, err := l.open(l.name)
+	if err != nil {
+		return err
+	}
+	l.b = b
+	return nil
+}
+
+// release closes the bus if it is open.
+func (l *lazyBus) release() {
+	if l.b != nil {
+		l.b.Close()
+		l.b = nil
+	}
+}
+
+// Tx implements i2c.Bus.
+func (l *lazyBus) Tx(addr uint16, w, r []byte) error {
+	if err := l.ensure(); err != nil {
+		return err
+	}
+	return l.b.Tx(addr, w, r)
+}
+
+// SetSpeed implements i2c.Bus.
+func (l *lazyBus) SetSpeed(f physic.Frequency) error {
+	if err := l.ensure(); err != nil {
+		return err
+	}
+	return l.b.SetSpeed(f)
 }
 
 // Conversions from periph's units to milli-units, rounded.

@@ -28,6 +28,17 @@ func playbackHW(buses ...*i2ctest.Playback) *sensors.Hardware {
 	}}
 }
 
+// sameBusHW returns Hardware whose /dev/i2c-1 is bus at every open: the
+// chip sees one transcript however often the bus is opened and closed.
+func sameBusHW(bus *i2ctest.Playback) *sensors.Hardware {
+	return &sensors.Hardware{OpenI2C: func(name string) (i2c.BusCloser, error) {
+		if name != "/dev/i2c-1" {
+			return nil, fmt.Errorf("i2c bus %s: not found", name)
+		}
+		return bus, nil
+	}}
+}
+
 func openConfig(t *testing.T, hw *sensors.Hardware, c sensors.Config) sensors.Source {
 	t.Helper()
 	if err := c.Validate(); err != nil {
@@ -180,7 +191,7 @@ func TestI2CDrivers(t *testing.T) {
 	} {
 		t.Run(tc.cfg.Driver, func(t *testing.T) {
 			bus := &i2ctest.Playback{Ops: tc.ops, DontPanic: true}
-			src := openConfig(t, playbackHW(bus), tc.cfg)
+			src := openConfig(t, sameBusHW(bus), tc.cfg)
 			got, err := senseValues(t, src)
 			if err != nil {
 				t.Fatal(err)
@@ -188,9 +199,11 @@ func TestI2CDrivers(t *testing.T) {
 			if s := valuesString(got); s != tc.want {
 				t.Errorf("values %s, want %s", s, tc.want)
 			}
-			// Halt closes the bus, which checks the whole transcript ran.
 			if err := src.(sensors.Halter).Halt(); err != nil {
 				t.Errorf("Halt: %v", err)
+			}
+			if bus.Count != len(bus.Ops) {
+				t.Errorf("the transcript stopped at op #%d of %d", bus.Count, len(bus.Ops))
 			}
 		})
 	}
@@ -214,12 +227,15 @@ func TestI2CFaults(t *testing.T) {
 			{Addr: 0x44, W: []byte{0x24, 0x00}},
 			{Addr: 0x44, R: []byte{0x66, 0x66, 0x94, 0x80, 0x00, 0xA2}},
 		}
+		// The bus is opened for each read; after the fifth, opening fails:
+		// the bus itself is gone.
 		hw := playbackHW(
-			&i2ctest.Playback{DontPanic: true},                                         // 0s: no chip answers
-			&i2ctest.Playback{Ops: slices.Concat(open, good, badCRC), DontPanic: true}, // 1s: OK; 2s: CRC error
-			&i2ctest.Playback{Ops: slices.Concat(open, good), DontPanic: true},         // 3s: back; 4s: gone
+			&i2ctest.Playback{DontPanic: true},                                 // 0s: no chip answers
+			&i2ctest.Playback{Ops: slices.Concat(open, good), DontPanic: true}, // 1s: OK
+			&i2ctest.Playback{Ops: badCRC, DontPanic: true},                    // 2s: CRC error
+			&i2ctest.Playback{Ops: slices.Concat(open, good), DontPanic: true}, // 3s: opened afresh, OK
+			&i2ctest.Playback{DontPanic: true},                                 // 4s: gone
 		)
-		// After the third bus, opening fails: the bus itself is gone.
 		rec := newRecorder()
 		p := sensors.NewPoller(&sensors.PollerOptions{OnReading: rec.onReading, OnStatus: rec.onStatus, MaxBackoff: 4 * time.Second})
 		src := openConfig(t, hw, sensors.Config{Driver: "sht3x", Name: "air", Interval: time.Second})
@@ -243,7 +259,7 @@ func TestI2CFaults(t *testing.T) {
 			"1s ok=true ",
 			"2s ok=false sht3x at 0x44 on /dev/i2c-1: sht: SHT3x{0x44}: temperature: sht: CRC mismatch: word 0x6666 has CRC 0x94, want 0x93",
 			"3s ok=true ",
-			"4s ok=false sht3x at 0x44 on /dev/i2c-1: sht: SHT3x{0x44}: measure: i2ctest: unexpected Tx() (count #5) expecting i2ctest.IO{Addr:68, W:[]byte{0x24, 0x0}, R:[]byte(nil)}",
+			"4s ok=false sht3x at 0x44 on /dev/i2c-1: sht: SHT3x{0x44}: measure: i2ctest: unexpected Tx() (count #0) expecting i2ctest.IO{Addr:68, W:[]byte{0x24, 0x0}, R:[]byte(nil)}",
 		}
 		if !slices.Equal(states, want) {
 			t.Errorf("statuses:\n%s\nwant:\n%s", strings.Join(states, "\n"), strings.Join(want, "\n"))
@@ -262,5 +278,42 @@ func TestI2CHaltUnopened(t *testing.T) {
 	}
 	if _, err := senseValues(t, src); err == nil || !strings.Contains(err.Error(), "not found") {
 		t.Errorf("Sense without a bus: %v", err)
+	}
+}
+
+// countingBus counts how often it is closed.
+type countingBus struct {
+	*i2ctest.Playback
+	closes *int
+}
+
+func (c countingBus) Close() error { *c.closes++; return nil }
+
+// TestI2CBusClosedBetweenReads: sensorcast holds no bus open between reads,
+// so a bus driver can be unloaded and loaded again.
+func TestI2CBusClosedBetweenReads(t *testing.T) {
+	bus := &i2ctest.Playback{Ops: []i2ctest.IO{
+		{Addr: 0x18, W: []byte{0x08, 0x03}},
+		{Addr: 0x18, W: []byte{0x01, 0x00, 0x00}},
+		{Addr: 0x18, W: []byte{0x05}, R: []byte{0x00, 0xA0}},
+		{Addr: 0x18, W: []byte{0x05}, R: []byte{0x1F, 0x60}},
+	}}
+	opens, closes := 0, 0
+	hw := &sensors.Hardware{OpenI2C: func(string) (i2c.BusCloser, error) {
+		opens++
+		return countingBus{bus, &closes}, nil
+	}}
+	src := openConfig(t, hw, sensors.Config{Driver: "mcp9808"})
+	for _, want := range []string{"temperature=10°C", "temperature=-10°C"} {
+		got, err := senseValues(t, src)
+		if err != nil || valuesString(got) != want {
+			t.Fatalf("Sense = %s, %v; want %s", valuesString(got), err, want)
+		}
+		if opens != closes {
+			t.Fatalf("after a read: %d opens, %d closes", opens, closes)
+		}
+	}
+	if opens != 2 {
+		t.Errorf("%d opens for two reads, want 2", opens)
 	}
 }
