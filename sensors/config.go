@@ -227,11 +227,56 @@ func (c *Config) Validate() error {
 			return keyErr("probes", "%q is not a DS18B20 id like \"28-0316a2797aff\"", p)
 		}
 	}
+	names := make([]string, 0, len(c.Filter))
 	for name := range c.Filter {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	values := c.values()
+	for _, name := range names {
 		f := c.Filter[name]
+		if values != nil && !slices.Contains(values, name) {
+			return &KeyError{Key: "filter." + name, Err: fmt.Errorf("the %s driver has no value %q (it has: %s)", c.Driver, name, strings.Join(values, ", "))}
+		}
 		if err := f.Validate(); err != nil {
 			return &KeyError{Key: "filter." + name, Err: err}
 		}
+	}
+	return nil
+}
+
+// values returns the names of the values c's Source can report, or nil
+// where they are known only once it runs (ds18b20 probe ids).
+func (c *Config) values() []string {
+	switch c.Driver {
+	case "sim", "bme280":
+		return []string{"temperature", "humidity", "pressure"}
+	case "bmp280":
+		return []string{"temperature", "pressure"}
+	case "sht3x", "sht4x", "aht20":
+		return []string{"temperature", "humidity"}
+	case "mcp9808", "tmp102":
+		return []string{"temperature"}
+	case "bh1750":
+		return []string{"illuminance"}
+	case "ina219":
+		return []string{"voltage", "current", "power"}
+	case "scd4x":
+		return []string{"co2", "temperature", "humidity"}
+	case "host":
+		return []string{"cpu_temp", "load1", "load5", "load15", "mem_used", "mem_available", "uptime",
+			"wifi_signal", "wifi_link", "disk_used", "disk_free"}
+	case "gpio":
+		if c.Value != "" {
+			return []string{c.Value}
+		}
+		return []string{"state"}
+	case "ads1115", "ads1015":
+		v := make([]string, len(c.Channels))
+		for i, ch := range c.Channels {
+			v[i] = ch.Name
+		}
+		return v
 	}
 	return nil
 }

@@ -65,6 +65,12 @@ func TestConfigErrors(t *testing.T) {
 		{sensors.Config{Driver: "ds18b20", Probes: []string{"28-*"}}, "probes", `"28-*" is not a DS18B20 id`},
 		{sensors.Config{Driver: "sim", Filter: map[string]sensors.Filter{"temperature": {Scale: &one, Calibrate: [][]float64{{0, 0}, {1, 1}}}}},
 			"filter.temperature", `"scale" and "calibrate" exclude each other`},
+		{sensors.Config{Driver: "bmp280", Filter: map[string]sensors.Filter{"humidity": {Offset: 1}}},
+			"filter.humidity", `the bmp280 driver has no value "humidity" (it has: temperature, pressure)`},
+		{sensors.Config{Driver: "gpio", Line: "GPIO4", Value: "motion", Filter: map[string]sensors.Filter{"state": {}}},
+			"filter.state", `the gpio driver has no value "state" (it has: motion)`},
+		{sensors.Config{Driver: "ads1115", Channels: []sensors.Channel{{Name: "soil", Input: "A0"}}, Filter: map[string]sensors.Filter{"soli": {}}},
+			"filter.soli", `the ads1115 driver has no value "soli" (it has: soil)`},
 	} {
 		err := tc.c.Validate()
 		var ke *sensors.KeyError
