@@ -334,7 +334,11 @@ func testOutage(t *testing.T, stop syscall.Signal) {
 		total += len(got[1])
 	}
 	t.Logf("%d readings delivered in order, %d of them taken during the outage", total, during)
-	if min := 60; during < min { // 10 Hz over 9 s, less the restart
+	// The completeness check above is the real assertion (no reading of the
+	// sim's sequence is missing); this one only makes sure the outage was
+	// not empty. 10 Hz over 9 s gives about 90, less a restart; a loaded
+	// machine skips late ticks, so the floor is kept well below that.
+	if min := 20; during < min {
 		t.Errorf("only %d readings from the outage arrived, want at least %d", during, min)
 	}
 }
