@@ -43,9 +43,9 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	listen := fs.String("listen", "", "`address` to serve the dashboard and WebSocket on (default \":8080\", or the config file's listen)")
 	configPath := fs.String("config", "", "TOML configuration `file` (default: simulated and host sensors)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
-	historyWindow := fs.Duration("history-window", 0, "how far back the dashboard's charts reach (default 1h, or the config's [history] window)")
 	mqttURL := fs.String("mqtt", "", "MQTT broker `URL` to publish to (tcp://, ssl://, mqtts://, ws://); overrides the config's [mqtt] broker")
 	stateDir := fs.String("state", "", "`directory` for the MQTT bridge's on-disk queue (default $STATE_DIRECTORY, else ~/.local/state/sensorcast)")
+	historyWindow := fs.Duration("history-window", 0, "how far back the dashboard's charts reach (default 1h, or the config's [history] window)")
 	historyPoints := fs.Int("history-points", 0, "most points kept per value; denser readings are averaged (default 3600, or the config's [history] points)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -177,15 +177,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	defer cancel()
 	stopPolling()
 	wg.Wait()
-	if br != nil {
-		br.Close() // publishes offline; undelivered readings stay on disk
-	}
+	// Browsers first (1001 Going Away), then the broker, which may be slow
+	// to answer.
 	if werr := wsSrv.Shutdown(sctx); werr != nil {
 		log.Warn("websocket shutdown", "err", werr)
 	}
 	if herr := httpSrv.Shutdown(sctx); herr != nil {
 		log.Warn("http shutdown", "err", herr)
 		httpSrv.Close()
+	}
+	if br != nil {
+		br.Close() // publishes offline; undelivered readings stay on disk
 	}
 	if err == nil {
 		log.Info("stopped")
