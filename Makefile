@@ -10,6 +10,7 @@
 #   make dist       all three plus SHA256SUMS in dist/
 #   make deb        .deb packages for arm64, armhf and armel in dist/
 #   make fuzz       run every fuzz target briefly (FUZZTIME, default 60s each)
+#   make bench      ours against gorilla, gws, coder, gobwas: the table of BENCHMARKS.md (BENCHARGS)
 #   make assets     npm ci in dashboard/web, copy uPlot where go:embed finds it
 #   make pi-in-a-box  the arm64 binary on an emulated Pi (qemu, i2c-stub, gpio-sim); in make test
 #   make clean
@@ -22,6 +23,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 RELEASE  := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'
 FUZZTIME ?= 60s
 ARGS     ?=
+BENCHARGS ?=
 # Test-only modules (their own go.mod, so the Pi binary never links their
 # peer libraries): every go.mod below the root.
 TESTMODS := $(patsubst ./%/go.mod,%,$(shell find . -mindepth 2 -name go.mod -not -path '*/node_modules/*' | sort))
@@ -41,7 +43,7 @@ ASSETS   := $(VENDOR)/uPlot.iife.min.js $(VENDOR)/uPlot.min.css
 PIBOX    ?= build/pibox
 PIBOXTOOLS := qemu-system-aarch64 aarch64-linux-gnu-gcc cpio patch
 
-.PHONY: all assets build run test vet fmt-check arm64 armv7 armv6 cross dist deb fuzz clean pi-in-a-box
+.PHONY: all assets build run test vet fmt-check arm64 armv7 armv6 cross dist deb fuzz clean pi-in-a-box bench
 
 all: build
 
@@ -108,6 +110,11 @@ deb: arm64 armv6
 	deploy/rpi/mkdeb.sh arm64 $(BINDIR)/sensorcast-linux-arm64 $(VERSION) $(DISTDIR)
 	deploy/rpi/mkdeb.sh armhf $(BINDIR)/sensorcast-linux-armv6 $(VERSION) $(DISTDIR)
 	deploy/rpi/mkdeb.sh armel $(BINDIR)/sensorcast-linux-armv6 $(VERSION) $(DISTDIR)
+
+# A few minutes, bounded load, loopback only; not part of make test (its
+# smoke variant is bench/compare's go test).
+bench:
+	cd bench && $(GO) run ./cmd/benchtable $(BENCHARGS)
 
 # Each fuzz target on its own: go test -fuzz takes one target per run.
 fuzz:

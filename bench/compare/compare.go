@@ -1,0 +1,315 @@
+// Package compare runs the comparative benchmarks of sensorcast's WebSocket
+// server against the peer servers in bench/peers, each as its own process
+// driven by the raw-TCP load generator of bench/loadgen, and prints a table
+// with every server side by side and the ratio of ours to the best peer.
+//
+// CPU is the server process's utime+stime from /proc/<pid>/stat, RSS its
+// VmRSS, heap and stack the runtime's own figures after a collection (the
+// peer harness prints them on SIGUSR1). Servers run one at a time, in turn,
+// so ratios come from the same run on the same machine. Command
+// bench/cmd/benchtable is the front end (make bench).
+package compare
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sensorcast/sensorcast/bench/loadgen"
+)
+
+// Config bounds a run.
+type Config struct {
+	Bins         map[string]string // server name → binary, from Build
+	Servers      []string          // in table order, ours first
+	IdleConns    int               // connections held for the idle memory figure
+	PushClients  []int             // client counts of the push runs at PushRate
+	PushRate     float64           // broadcasts per second
+	HeavyClients int               // the heavy push run; 0 skips it
+	HeavyRate    float64
+	EchoConns    int // pipelined echo connections
+	EchoWindow   int // echo messages in flight per connection
+	EchoSize     int // echo payload bytes
+	Warmup       time.Duration
+	Window       time.Duration // measured time of each push and echo run
+	Log          io.Writer     // progress lines; nil: none
+}
+
+// Better says which direction of a metric wins.
+type Better int
+
+// Directions of a metric.
+const (
+	Lower Better = iota
+	Higher
+)
+
+// Row is one metric for every server.
+type Row struct {
+	Name   string
+	Unit   string
+	Better Better
+	Values map[string]float64
+}
+
+// Result is a run's table plus the checks of every server's work.
+type Result struct {
+	Rows []Row
+}
+
+func (r *Result) add(name, unit string, b Better, server string, v float64) {
+	for i := range r.Rows {
+		if r.Rows[i].Name == name {
+			r.Rows[i].Values[server] = v
+			return
+		}
+	}
+	r.Rows = append(r.Rows, Row{Name: name, Unit: unit, Better: b, Values: map[string]float64{server: v}})
+}
+
+// Get returns the value of a metric for a server.
+func (r *Result) Get(name, server string) (float64, bool) {
+	for _, row := range r.Rows {
+		if row.Name == name {
+			v, ok := row.Values[server]
+			return v, ok
+		}
+	}
+	return 0, false
+}
+
+func (c *Config) logf(format string, a ...any) {
+	if c.Log != nil {
+		fmt.Fprintf(c.Log, format+"\n", a...)
+	}
+}
+
+// Run measures every server of cfg.Servers and returns the table. A server
+// that fails its job (a refused handshake, a wrong echo, a push client
+// receiving nothing) fails the run.
+func Run(cfg Config) (*Result, error) {
+	if err := loadgen.RaiseFileLimit(); err != nil {
+		return nil, err
+	}
+	res := &Result{}
+	type step struct {
+		what string
+		run  func(name, bin string) error
+	}
+	steps := []step{{"idle", func(n, b string) error { return idle(cfg, res, n, b) }}}
+	for _, clients := range cfg.PushClients {
+		steps = append(steps, step{fmt.Sprintf("push %d×%gHz", clients, cfg.PushRate), func(n, b string) error {
+			return push(cfg, res, n, b, clients, cfg.PushRate)
+		}})
+	}
+	if cfg.HeavyClients > 0 {
+		steps = append(steps, step{fmt.Sprintf("push %d×%gHz", cfg.HeavyClients, cfg.HeavyRate), func(n, b string) error {
+			return push(cfg, res, n, b, cfg.HeavyClients, cfg.HeavyRate)
+		}})
+	}
+	steps = append(steps, step{"echo", func(n, b string) error { return echo(cfg, res, n, b) }})
+	for _, st := range steps {
+		for _, name := range cfg.Servers {
+			bin, ok := cfg.Bins[name]
+			if !ok {
+				return nil, fmt.Errorf("no binary for server %q", name)
+			}
+			cfg.logf("%-10s %s", name, st.what)
+			if err := st.run(name, bin); err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", name, st.what, err)
+			}
+		}
+	}
+	return res, nil
+}
+
+// idle measures memory per connection held open and silent.
+func idle(cfg Config, res *Result, name, bin string) error {
+	p, err := StartServer(name, bin, 0)
+	if err != nil {
+		return err
+	}
+	defer p.Stop()
+	// One connection first, so that lazily started parts of every library
+	// are counted in the baseline, not per connection.
+	warm, err := loadgen.DialN(p.Addr, "/push", 1)
+	if err != nil {
+		return err
+	}
+	defer loadgen.CloseAll(warm)
+	time.Sleep(100 * time.Millisecond)
+	m0, err := p.Mem()
+	if err != nil {
+		return err
+	}
+	r0, err := p.RSS()
+	if err != nil {
+		return err
+	}
+	conns, err := loadgen.DialN(p.Addr, "/push", cfg.IdleConns)
+	if err != nil {
+		return err
+	}
+	defer loadgen.CloseAll(conns)
+	time.Sleep(300 * time.Millisecond)
+	m1, err := p.Mem()
+	if err != nil {
+		return err
+	}
+	r1, err := p.RSS()
+	if err != nil {
+		return err
+	}
+	n := float64(cfg.IdleConns)
+	res.add("idle RSS / conn", "KiB", Lower, name, float64(r1-r0)/n/1024)
+	res.add("idle heap+stack / conn", "KiB", Lower, name, (float64(m1.HeapAlloc+m1.StackInuse)-float64(m0.HeapAlloc+m0.StackInuse))/n/1024)
+	res.add("idle goroutines / conn", "", Lower, name, float64(m1.Goroutines-m0.Goroutines)/n)
+	return nil
+}
+
+// ErrNoTraffic reports a server whose clients received nothing.
+var ErrNoTraffic = errors.New("no frames delivered")
+
+// push measures broadcasts to clients at rate.
+func push(cfg Config, res *Result, name, bin string, clients int, rate float64) error {
+	p, err := StartServer(name, bin, rate)
+	if err != nil {
+		return err
+	}
+	defer p.Stop()
+	conns, err := loadgen.DialN(p.Addr, "/push", clients)
+	if err != nil {
+		return err
+	}
+	pl := loadgen.StartPush(conns)
+	time.Sleep(cfg.Warmup)
+	c0, err := p.CPU()
+	if err != nil {
+		pl.Stop()
+		return err
+	}
+	f0, s0 := pl.Received(), pl.MaxSeq()
+	t0 := time.Now()
+	time.Sleep(cfg.Window)
+	c1, err := p.CPU()
+	f1, s1 := pl.Received(), pl.MaxSeq()
+	d := time.Since(t0)
+	// Let the last broadcasts of the window reach every client.
+	time.Sleep(200 * time.Millisecond)
+	sp := pl.Spread(s0+1, s1+1)
+	if stopErr := pl.Stop(); err == nil {
+		err = stopErr
+	}
+	if err != nil {
+		return err
+	}
+	frames := f1 - f0
+	if frames <= 0 || sp.Broadcasts == 0 {
+		return ErrNoTraffic
+	}
+	tag := fmt.Sprintf("push %d×%g", clients, rate)
+	res.add(tag+": CPU / frame", "µs", Lower, name, float64(c1-c0)/float64(time.Microsecond)/float64(frames))
+	res.add(tag+": frames/s", "", Higher, name, float64(frames)/d.Seconds())
+	res.add(tag+": delivered", "%", Higher, name, 100*sp.Delivered)
+	res.add(tag+": spread p50", "ms", Lower, name, float64(sp.P50)/float64(time.Millisecond))
+	res.add(tag+": spread p99", "ms", Lower, name, float64(sp.P99)/float64(time.Millisecond))
+	return nil
+}
+
+// echo measures pipelined echo traffic.
+func echo(cfg Config, res *Result, name, bin string) error {
+	p, err := StartServer(name, bin, 0)
+	if err != nil {
+		return err
+	}
+	defer p.Stop()
+	conns, err := loadgen.DialN(p.Addr, "/", cfg.EchoConns)
+	if err != nil {
+		return err
+	}
+	e := loadgen.StartEcho(conns, cfg.EchoWindow, cfg.EchoSize)
+	time.Sleep(cfg.Warmup)
+	c0, err := p.CPU()
+	if err != nil {
+		e.Stop()
+		return err
+	}
+	n0, t0 := e.Received(), time.Now()
+	time.Sleep(cfg.Window)
+	c1, err := p.CPU()
+	n1, d := e.Received(), time.Since(t0)
+	if stopErr := e.Stop(); err == nil {
+		err = stopErr
+	}
+	if err != nil {
+		return err
+	}
+	if n1 <= n0 {
+		return ErrNoTraffic
+	}
+	tag := fmt.Sprintf("echo %d conns", cfg.EchoConns)
+	res.add(tag+": msgs/s", "", Higher, name, float64(n1-n0)/d.Seconds())
+	res.add(tag+": CPU / 1000 msgs", "ms", Lower, name, float64(c1-c0)/float64(time.Millisecond)/float64(n1-n0)*1000)
+	return nil
+}
+
+// Print writes the table: one row per metric, one column per server, then
+// the ratio of the first server (ours) to the best of the others.
+func (r *Result) Print(w io.Writer, servers []string) {
+	fmt.Fprintf(w, "| %-34s |", "metric")
+	for _, s := range servers {
+		fmt.Fprintf(w, " %10s |", s)
+	}
+	fmt.Fprintf(w, " %s |\n", "ours / best peer")
+	fmt.Fprintf(w, "|%s|", strings.Repeat("-", 36))
+	for range servers {
+		fmt.Fprintf(w, "%s:|", strings.Repeat("-", 11))
+	}
+	fmt.Fprintf(w, "%s:|\n", strings.Repeat("-", 17))
+	for _, row := range r.Rows {
+		label := row.Name
+		if row.Unit != "" {
+			label += " (" + row.Unit + ")"
+		}
+		fmt.Fprintf(w, "| %-34s |", label)
+		for _, s := range servers {
+			fmt.Fprintf(w, " %10s |", format(row.Values[s]))
+		}
+		fmt.Fprintf(w, " %16s |\n", row.ratio(servers))
+	}
+}
+
+// ratio is ours divided by the best peer, with the best peer's name.
+func (row Row) ratio(servers []string) string {
+	if len(servers) < 2 {
+		return ""
+	}
+	best, bestName := 0.0, ""
+	for _, s := range servers[1:] {
+		v, ok := row.Values[s]
+		if !ok {
+			continue
+		}
+		if bestName == "" || (row.Better == Lower && v < best) || (row.Better == Higher && v > best) {
+			best, bestName = v, s
+		}
+	}
+	ours, ok := row.Values[servers[0]]
+	if !ok || bestName == "" || best == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f× %s", ours/best, bestName)
+}
+
+func format(v float64) string {
+	switch a := max(v, -v); {
+	case a >= 1000:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	default:
+		return fmt.Sprintf("%.2f", v)
+	}
+}

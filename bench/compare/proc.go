@@ -1,0 +1,188 @@
+package compare
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sensorcast/sensorcast/bench/peers/peer"
+)
+
+// Servers are the servers compared, ours first; each is a command under
+// bench/peers.
+var Servers = []string{"sensorcast", "gorilla", "gws", "coder", "gobwas"}
+
+// Build compiles the named servers of bench/peers into dir and returns
+// their paths by name. moduleDir is the bench module's directory.
+func Build(moduleDir, dir string, names []string) (map[string]string, error) {
+	args := []string{"build", "-trimpath", "-o", dir + string(filepath.Separator)}
+	for _, n := range names {
+		args = append(args, "./peers/"+n)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = moduleDir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	bins := make(map[string]string, len(names))
+	for _, n := range names {
+		bins[n] = filepath.Join(dir, n)
+	}
+	return bins, nil
+}
+
+// Process is a running benchmark server.
+type Process struct {
+	Name  string
+	Addr  string
+	cmd   *exec.Cmd
+	lines chan string // stdout lines after the address
+	done  chan error
+	errb  bytes.Buffer
+}
+
+// ErrNoStart reports a server that exited or stayed silent before listening.
+var ErrNoStart = errors.New("server did not start")
+
+// StartServer runs bin -rate rate and waits for its address line.
+func StartServer(name, bin string, rate float64) (*Process, error) {
+	p := &Process{Name: name, lines: make(chan string, 16), done: make(chan error, 1)}
+	p.cmd = exec.Command(bin, "-addr", "127.0.0.1:0", "-rate", strconv.FormatFloat(rate, 'f', -1, 64))
+	p.cmd.Stderr = &p.errb
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := p.cmd.Start(); err != nil {
+		return nil, err
+	}
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if a, ok := strings.CutPrefix(sc.Text(), "listening "); ok {
+				addr <- a
+				continue
+			}
+			p.lines <- sc.Text()
+		}
+		_, _ = io.Copy(io.Discard, out)
+		p.done <- p.cmd.Wait()
+	}()
+	select {
+	case p.Addr = <-addr:
+		return p, nil
+	case err := <-p.done:
+		return nil, fmt.Errorf("%w: %s: %v: %s", ErrNoStart, name, err, p.errb.String())
+	case <-time.After(10 * time.Second):
+		p.Stop()
+		return nil, fmt.Errorf("%w: %s: no address within 10s", ErrNoStart, name)
+	}
+}
+
+// Stop ends the server with SIGKILL and waits for it.
+func (p *Process) Stop() {
+	_ = p.cmd.Process.Kill()
+	select {
+	case <-p.done:
+	case <-time.After(5 * time.Second):
+	}
+}
+
+// clockTick is USER_HZ, the unit of utime and stime in /proc/<pid>/stat;
+// 100 on every Linux architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+// CPU returns the user plus system time the server has used so far.
+func (p *Process) CPU() (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(b)
+}
+
+// parseStatCPU reads utime and stime (fields 14 and 15) from a
+// /proc/<pid>/stat line. The command name, field 2, may hold spaces, so
+// fields are counted after its closing parenthesis.
+func parseStatCPU(b []byte) (time.Duration, error) {
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("stat: no command name in %q", b)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("stat: %d fields after the command name", len(f))
+	}
+	var sum time.Duration
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseUint(s, 10, 40) // 2^40 ticks: 348 years
+		if err != nil {
+			return 0, fmt.Errorf("stat: utime/stime %q: %w", s, err)
+		}
+		sum += time.Duration(n) * clockTick
+	}
+	return sum, nil
+}
+
+// RSS returns the server's resident set size in bytes.
+func (p *Process) RSS() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, err
+	}
+	return parseRSS(b)
+}
+
+// parseRSS reads the VmRSS line of /proc/<pid>/status.
+func parseRSS(b []byte) (int64, error) {
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			if len(f) != 2 || f[1] != "kB" {
+				return 0, fmt.Errorf("status: VmRSS line %q", line)
+			}
+			n, err := strconv.ParseInt(f[0], 10, 44) // 16 EiB in kB
+			if err == nil && n < 0 {
+				err = errors.New("negative")
+			}
+			if err != nil {
+				return 0, fmt.Errorf("status: VmRSS %q: %w", f[0], err)
+			}
+			return n << 10, nil
+		}
+	}
+	return 0, errors.New("status: no VmRSS line")
+}
+
+// Mem asks the server for a memory report (SIGUSR1) and waits for it.
+func (p *Process) Mem() (peer.Mem, error) {
+	var m peer.Mem
+	if err := p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
+		return m, err
+	}
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case line := <-p.lines:
+			if v, ok := strings.CutPrefix(line, "mem "); ok {
+				if err := json.Unmarshal([]byte(v), &m); err != nil {
+					return m, fmt.Errorf("%s: memory report %q: %w", p.Name, v, err)
+				}
+				return m, nil
+			}
+		case <-timeout:
+			return m, fmt.Errorf("%s: no memory report within 10s", p.Name)
+		}
+	}
+}

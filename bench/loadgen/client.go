@@ -1,0 +1,210 @@
+// Package loadgen is a black-box WebSocket load generator written on raw
+// TCP: the handshake, the frame parser and the masked client frames are its
+// own, so every server under test gets exactly the same client work. It
+// holds idle connections, receives broadcasts and measures their fan-out
+// spread, and drives pipelined echo traffic.
+package loadgen
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// RaiseFileLimit raises the soft RLIMIT_NOFILE to the hard limit, for
+// thousands of connections in one process.
+func RaiseFileLimit() error {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		return fmt.Errorf("getrlimit: %w", err)
+	}
+	if r.Cur < r.Max {
+		r.Cur = r.Max
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+			return fmt.Errorf("setrlimit: %w", err)
+		}
+	}
+	return nil
+}
+
+// Conn is one client connection after a successful upgrade.
+type Conn struct {
+	nc net.Conn
+	br *bufio.Reader
+}
+
+// ErrHandshake reports a server that did not answer the upgrade with 101.
+var ErrHandshake = errors.New("websocket handshake refused")
+
+// Dial opens a TCP connection to addr and upgrades it on path.
+func Dial(addr, path string) (*Conn, error) {
+	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	var key [16]byte
+	_, _ = rand.Read(key[:])
+	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
+		base64.StdEncoding.EncodeToString(key[:]) + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
+	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.WriteString(nc, req); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	br := bufio.NewReaderSize(nc, 4096)
+	status, err := br.ReadString('\n')
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	if !strings.HasPrefix(status, "HTTP/1.1 101") {
+		nc.Close()
+		return nil, fmt.Errorf("%w: %q", ErrHandshake, strings.TrimSpace(status))
+	}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("handshake: %w", err)
+		}
+		if line == "\r\n" {
+			break
+		}
+	}
+	_ = nc.SetDeadline(time.Time{})
+	return &Conn{nc: nc, br: br}, nil
+}
+
+// Close closes the TCP connection without a closing handshake.
+func (c *Conn) Close() error { return c.nc.Close() }
+
+// Frame opcodes.
+const (
+	OpText  = 1
+	OpClose = 8
+	OpPing  = 9
+	OpPong  = 10
+)
+
+// ErrFrame reports a frame this client does not accept from a server: a
+// masked one, a reserved bit set, or one larger than the buffer.
+var ErrFrame = errors.New("bad server frame")
+
+// ReadFrame reads the next message into buf and returns its opcode and
+// payload (a slice of buf); fragments are joined. Pings are answered with
+// pongs.
+func (c *Conn) ReadFrame(buf []byte) (op byte, payload []byte, err error) {
+	var msgOp byte
+	have := 0 // bytes of a fragmented message so far
+	for {
+		var h [2]byte
+		if _, err := io.ReadFull(c.br, h[:]); err != nil {
+			return 0, nil, err
+		}
+		if h[1]&0x80 != 0 || h[0]&0x70 != 0 {
+			return 0, nil, fmt.Errorf("%w: header %x", ErrFrame, h)
+		}
+		n := uint64(h[1] & 0x7f)
+		switch n {
+		case 126:
+			var e [2]byte
+			if _, err := io.ReadFull(c.br, e[:]); err != nil {
+				return 0, nil, err
+			}
+			n = uint64(binary.BigEndian.Uint16(e[:]))
+		case 127:
+			var e [8]byte
+			if _, err := io.ReadFull(c.br, e[:]); err != nil {
+				return 0, nil, err
+			}
+			n = binary.BigEndian.Uint64(e[:])
+		}
+		op = h[0] & 0x0f
+		fin := h[0]&0x80 != 0
+		if op >= OpClose { // control frames sit between fragments
+			var cb [125]byte
+			if n > 125 {
+				return 0, nil, fmt.Errorf("%w: control frame of %d bytes", ErrFrame, n)
+			}
+			p := cb[:n]
+			if _, err := io.ReadFull(c.br, p); err != nil {
+				return 0, nil, err
+			}
+			if op == OpPing {
+				if _, err := c.nc.Write(AppendFrame(nil, OpPong, p)); err != nil {
+					return 0, nil, err
+				}
+				continue
+			}
+			if op == OpClose {
+				return op, nil, nil
+			}
+			continue
+		}
+		if (op == 0) != (have > 0 || msgOp != 0) {
+			return 0, nil, fmt.Errorf("%w: opcode %d out of sequence", ErrFrame, op)
+		}
+		if op != 0 {
+			msgOp = op
+		}
+		if n > uint64(len(buf)-have) {
+			return 0, nil, fmt.Errorf("%w: message over %d bytes", ErrFrame, len(buf))
+		}
+		p := buf[have : have+int(n)]
+		if _, err := io.ReadFull(c.br, p); err != nil {
+			return 0, nil, err
+		}
+		have += int(n)
+		if fin {
+			return msgOp, buf[:have], nil
+		}
+	}
+}
+
+// mask is the fixed masking key of every client frame: the same work for
+// every server, and frames can be built once.
+var mask = [4]byte{0x37, 0xfa, 0x21, 0x3d}
+
+// AppendFrame appends a final, masked client frame to b.
+func AppendFrame(b []byte, op byte, payload []byte) []byte {
+	b = append(b, 0x80|op)
+	switch n := len(payload); {
+	case n < 126:
+		b = append(b, 0x80|byte(n))
+	case n <= 0xffff:
+		b = append(b, 0x80|126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 0x80|127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	b = append(b, mask[:]...)
+	for i, x := range payload {
+		b = append(b, x^mask[i&3])
+	}
+	return b
+}
+
+// pushSeq extracts N from a push message's "seq":N.
+func pushSeq(p []byte) (uint64, bool) {
+	i := bytes.Index(p, []byte(`"seq":`))
+	if i < 0 {
+		return 0, false
+	}
+	var n uint64
+	j := i + len(`"seq":`)
+	start := j
+	for ; j < len(p) && p[j] >= '0' && p[j] <= '9'; j++ {
+		n = n*10 + uint64(p[j]-'0')
+	}
+	return n, j > start
+}

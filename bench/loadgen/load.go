@@ -1,0 +1,285 @@
+package loadgen
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// DialN opens n connections on path, at most 32 handshakes at a time. On an
+// error it closes the ones already open.
+func DialN(addr, path string, n int) ([]*Conn, error) {
+	conns := make([]*Conn, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, 32)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			conns[i], errs[i] = Dial(addr, path)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		CloseAll(conns)
+		return nil, err
+	}
+	return conns, nil
+}
+
+// CloseAll closes every non-nil connection.
+func CloseAll(conns []*Conn) {
+	for _, c := range conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// spreadSlots is how many broadcasts a Push run can tell apart: sequence
+// numbers are kept modulo this, so a run must see fewer broadcasts.
+const spreadSlots = 1 << 18
+
+// slot records when the clients received one broadcast.
+type slot struct {
+	first, last atomic.Int64 // ns since the run's epoch; 0: none yet
+	count       atomic.Int32
+}
+
+// Push receives broadcasts on a set of connections and records, for every
+// sequence number, when the first and the last client got it.
+type Push struct {
+	epoch  time.Time
+	slots  []slot
+	counts []atomic.Int64 // frames received per connection
+	maxSeq atomic.Uint64
+	conns  []*Conn
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error // first read error other than the end of the run
+	done   atomic.Bool
+}
+
+// StartPush starts a reader on each connection.
+func StartPush(conns []*Conn) *Push {
+	p := &Push{epoch: time.Now(), slots: make([]slot, spreadSlots), counts: make([]atomic.Int64, len(conns)), conns: conns}
+	for i, c := range conns {
+		p.wg.Go(func() { p.read(i, c) })
+	}
+	return p
+}
+
+func (p *Push) read(i int, c *Conn) {
+	buf := make([]byte, 1024)
+	for {
+		op, payload, err := c.ReadFrame(buf)
+		if err != nil {
+			p.fail(err)
+			return
+		}
+		now := int64(time.Since(p.epoch))
+		if op == OpClose {
+			p.fail(fmt.Errorf("server closed connection %d", i))
+			return
+		}
+		if op != OpText {
+			continue
+		}
+		seq, ok := pushSeq(payload)
+		if !ok {
+			p.fail(fmt.Errorf("%w: no seq in %q", ErrFrame, payload))
+			return
+		}
+		p.counts[i].Add(1)
+		for m := p.maxSeq.Load(); seq > m && !p.maxSeq.CompareAndSwap(m, seq); m = p.maxSeq.Load() {
+		}
+		s := &p.slots[seq%spreadSlots]
+		s.count.Add(1)
+		for f := s.first.Load(); (f == 0 || now < f) && !s.first.CompareAndSwap(f, now); f = s.first.Load() {
+		}
+		for l := s.last.Load(); now > l && !s.last.CompareAndSwap(l, now); l = s.last.Load() {
+		}
+	}
+}
+
+func (p *Push) fail(err error) {
+	if p.done.Load() {
+		return
+	}
+	p.mu.Lock()
+	if p.err == nil {
+		p.err = err
+	}
+	p.mu.Unlock()
+}
+
+// Received is the number of push frames received so far by all clients.
+func (p *Push) Received() int64 {
+	var n int64
+	for i := range p.counts {
+		n += p.counts[i].Load()
+	}
+	return n
+}
+
+// MaxSeq is the highest sequence number received so far.
+func (p *Push) MaxSeq() uint64 { return p.maxSeq.Load() }
+
+// Spread summarises the broadcasts numbered from..to-1.
+type Spread struct {
+	Broadcasts int           // broadcasts in the range
+	Complete   int           // of them, received by every client
+	Delivered  float64       // frames received / (broadcasts × clients)
+	P50, P99   time.Duration // first-to-last receive time of complete broadcasts
+}
+
+// Spread reports the fan-out spread of broadcasts from..to-1.
+func (p *Push) Spread(from, to uint64) Spread {
+	var sp Spread
+	var spreads []time.Duration
+	var got int64
+	for seq := from; seq < to; seq++ {
+		s := &p.slots[seq%spreadSlots]
+		sp.Broadcasts++
+		n := int(s.count.Load())
+		got += int64(n)
+		if n >= len(p.conns) {
+			sp.Complete++
+			spreads = append(spreads, time.Duration(s.last.Load()-s.first.Load()))
+		}
+	}
+	if sp.Broadcasts > 0 && len(p.conns) > 0 {
+		sp.Delivered = float64(got) / float64(sp.Broadcasts*len(p.conns))
+	}
+	sp.P50, sp.P99 = Percentile(spreads, 50), Percentile(spreads, 99)
+	return sp
+}
+
+// Stop closes the connections, waits for the readers and returns the first
+// error a reader met before Stop.
+func (p *Push) Stop() error {
+	p.done.Store(true)
+	CloseAll(p.conns)
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// Percentile returns the q-th percentile (nearest rank) of d, 0 if empty.
+// It sorts d.
+func Percentile(d []time.Duration, q float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	slices.Sort(d)
+	i := int(q/100*float64(len(d))+0.5) - 1
+	return d[max(0, min(i, len(d)-1))]
+}
+
+// Echo drives pipelined echo traffic: each connection keeps up to Window
+// messages of Size bytes in flight and checks every echo.
+type Echo struct {
+	conns  []*Conn
+	counts []atomic.Int64
+	wg     sync.WaitGroup
+	stop   chan struct{}
+	mu     sync.Mutex
+	err    error
+	done   atomic.Bool
+}
+
+// StartEcho starts a writer and a reader on each connection.
+func StartEcho(conns []*Conn, window, size int) *Echo {
+	e := &Echo{conns: conns, counts: make([]atomic.Int64, len(conns)), stop: make(chan struct{})}
+	msg := bytes.Repeat([]byte("0123456789abcdef"), size/16+1)[:size]
+	frame := AppendFrame(nil, 2, msg)
+	for i, c := range conns {
+		credits := make(chan struct{}, window)
+		for range window {
+			credits <- struct{}{}
+		}
+		e.wg.Go(func() { e.write(c, credits, frame, window) })
+		e.wg.Go(func() { e.read(i, c, credits, msg) })
+	}
+	return e
+}
+
+func (e *Echo) write(c *Conn, credits chan struct{}, frame []byte, window int) {
+	out := make([]byte, 0, window*len(frame))
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-credits:
+		}
+		out = append(out[:0], frame...)
+	more:
+		for range window - 1 {
+			select {
+			case <-credits:
+				out = append(out, frame...)
+			default:
+				break more
+			}
+		}
+		if _, err := c.nc.Write(out); err != nil {
+			e.fail(err)
+			return
+		}
+	}
+}
+
+func (e *Echo) read(i int, c *Conn, credits chan struct{}, msg []byte) {
+	buf := make([]byte, 2*len(msg)+64)
+	for {
+		op, p, err := c.ReadFrame(buf)
+		if err != nil {
+			e.fail(err)
+			return
+		}
+		if op != 2 || !bytes.Equal(p, msg) {
+			e.fail(fmt.Errorf("%w: echo of opcode %d, %d bytes differs", ErrFrame, op, len(p)))
+			return
+		}
+		e.counts[i].Add(1)
+		credits <- struct{}{}
+	}
+}
+
+func (e *Echo) fail(err error) {
+	if e.done.Load() {
+		return
+	}
+	e.mu.Lock()
+	if e.err == nil {
+		e.err = err
+	}
+	e.mu.Unlock()
+}
+
+// Received is the number of echoes received so far.
+func (e *Echo) Received() int64 {
+	var n int64
+	for i := range e.counts {
+		n += e.counts[i].Load()
+	}
+	return n
+}
+
+// Stop ends the traffic, closes the connections and returns the first error
+// met before Stop.
+func (e *Echo) Stop() error {
+	e.done.Store(true)
+	close(e.stop)
+	CloseAll(e.conns)
+	e.wg.Wait()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.err
+}
