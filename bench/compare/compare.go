@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -35,6 +36,18 @@ type Config struct {
 	Warmup       time.Duration
 	Window       time.Duration // measured time of each push and echo run
 	Log          io.Writer     // progress lines; nil: none
+	// ProfileDir, if set, receives a CPU profile of every push and echo
+	// run, named server-run.pprof.
+	ProfileDir string
+}
+
+// profile names the CPU profile file of a run, "" without ProfileDir.
+func (c *Config) profile(server, run string) string {
+	if c.ProfileDir == "" {
+		return ""
+	}
+	run = strings.NewReplacer(" ", "-", "×", "x").Replace(run)
+	return filepath.Join(c.ProfileDir, server+"-"+run+".pprof")
 }
 
 // Better says which direction of a metric wins.
@@ -127,7 +140,7 @@ func Run(cfg Config) (*Result, error) {
 
 // idle measures memory per connection held open and silent.
 func idle(cfg Config, res *Result, name, bin string) error {
-	p, err := StartServer(name, bin, 0)
+	p, err := StartServer(name, bin, 0, "")
 	if err != nil {
 		return err
 	}
@@ -174,7 +187,7 @@ var ErrNoTraffic = errors.New("no frames delivered")
 
 // push measures broadcasts to clients at rate.
 func push(cfg Config, res *Result, name, bin string, clients int, rate float64) error {
-	p, err := StartServer(name, bin, rate)
+	p, err := StartServer(name, bin, rate, cfg.profile(name, fmt.Sprintf("push %d×%g", clients, rate)))
 	if err != nil {
 		return err
 	}
@@ -220,7 +233,7 @@ func push(cfg Config, res *Result, name, bin string, clients int, rate float64) 
 
 // echo measures pipelined echo traffic.
 func echo(cfg Config, res *Result, name, bin string) error {
-	p, err := StartServer(name, bin, 0)
+	p, err := StartServer(name, bin, 0, cfg.profile(name, "echo"))
 	if err != nil {
 		return err
 	}
@@ -258,12 +271,12 @@ func echo(cfg Config, res *Result, name, bin string) error {
 // Print writes the table: one row per metric, one column per server, then
 // the ratio of the first server (ours) to the best of the others.
 func (r *Result) Print(w io.Writer, servers []string) {
-	fmt.Fprintf(w, "| %-34s |", "metric")
+	fmt.Fprintf(w, "| %-36s |", "metric")
 	for _, s := range servers {
 		fmt.Fprintf(w, " %10s |", s)
 	}
 	fmt.Fprintf(w, " %s |\n", "ours / best peer")
-	fmt.Fprintf(w, "|%s|", strings.Repeat("-", 36))
+	fmt.Fprintf(w, "|%s|", strings.Repeat("-", 38))
 	for range servers {
 		fmt.Fprintf(w, "%s:|", strings.Repeat("-", 11))
 	}
@@ -273,7 +286,7 @@ func (r *Result) Print(w io.Writer, servers []string) {
 		if row.Unit != "" {
 			label += " (" + row.Unit + ")"
 		}
-		fmt.Fprintf(w, "| %-34s |", label)
+		fmt.Fprintf(w, "| %-36s |", label)
 		for _, s := range servers {
 			fmt.Fprintf(w, " %10s |", format(row.Values[s]))
 		}

@@ -60,6 +60,7 @@ func TestSmoke(t *testing.T) {
 		Bins: bins, Servers: Servers, IdleConns: 20, PushClients: []int{10}, PushRate: 50,
 		HeavyClients: 10, HeavyRate: 200, EchoConns: 4, EchoWindow: 4, EchoSize: 120,
 		Warmup: 200 * time.Millisecond, Window: 300 * time.Millisecond, Log: &log,
+		ProfileDir: t.TempDir(),
 	}
 	res, err := Run(cfg)
 	if err != nil {
@@ -72,6 +73,13 @@ func TestSmoke(t *testing.T) {
 		for _, s := range Servers {
 			if v, ok := res.Get(metric, s); !ok || v <= 0 {
 				t.Errorf("%s of %s = %v, %v; want > 0", metric, s, v, ok)
+			}
+		}
+	}
+	for _, s := range Servers {
+		for _, run := range []string{"push-10x50", "push-10x200", "echo"} {
+			if fi, err := os.Stat(filepath.Join(cfg.ProfileDir, s+"-"+run+".pprof")); err != nil || fi.Size() == 0 {
+				t.Errorf("CPU profile of %s %s: %v", s, run, err)
 			}
 		}
 	}
@@ -100,7 +108,7 @@ func TestSmokeEndToEnd(t *testing.T) {
 }
 
 func TestStartServerFails(t *testing.T) {
-	if _, err := StartServer("false", "/bin/false", 1); err == nil {
+	if _, err := StartServer("false", "/bin/false", 1, ""); err == nil {
 		t.Fatal("StartServer of a program that exits at once succeeded")
 	}
 }

@@ -49,15 +49,23 @@ type Process struct {
 	lines chan string // stdout lines after the address
 	done  chan error
 	errb  bytes.Buffer
+	// profile: the server writes a CPU profile on SIGTERM.
+	profile bool
 }
 
 // ErrNoStart reports a server that exited or stayed silent before listening.
 var ErrNoStart = errors.New("server did not start")
 
-// StartServer runs bin -rate rate and waits for its address line.
-func StartServer(name, bin string, rate float64) (*Process, error) {
-	p := &Process{Name: name, lines: make(chan string, 16), done: make(chan error, 1)}
-	p.cmd = exec.Command(bin, "-addr", "127.0.0.1:0", "-rate", strconv.FormatFloat(rate, 'f', -1, 64))
+// StartServer runs bin -rate rate and waits for its address line. A
+// non-empty profile is passed as -cpuprofile; Stop then ends the server
+// with SIGTERM so that it writes the profile.
+func StartServer(name, bin string, rate float64, profile string) (*Process, error) {
+	p := &Process{Name: name, lines: make(chan string, 16), done: make(chan error, 1), profile: profile != ""}
+	args := []string{"-addr", "127.0.0.1:0", "-rate", strconv.FormatFloat(rate, 'f', -1, 64)}
+	if profile != "" {
+		args = append(args, "-cpuprofile", profile)
+	}
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stderr = &p.errb
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
@@ -90,8 +98,17 @@ func StartServer(name, bin string, rate float64) (*Process, error) {
 	}
 }
 
-// Stop ends the server with SIGKILL and waits for it.
+// Stop ends the server, with SIGTERM when it writes a profile, else with
+// SIGKILL, and waits for it.
 func (p *Process) Stop() {
+	if p.profile {
+		_ = p.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-p.done:
+			return
+		case <-time.After(10 * time.Second):
+		}
+	}
 	_ = p.cmd.Process.Kill()
 	select {
 	case <-p.done:

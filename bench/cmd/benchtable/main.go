@@ -50,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Window, "window", 4*time.Second, "measured time of each push and echo run")
 	runs := fs.Int("runs", 1, "repeat the whole comparison this many times")
 	servers := fs.String("servers", strings.Join(compare.Servers, ","), "servers to compare, ours first")
+	fs.StringVar(&cfg.ProfileDir, "profile", "", "write a CPU profile of every push and echo run into this directory")
 	e2e := fs.Bool("e2e", true, "also measure the real sensorcast binary end to end")
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -12,7 +12,8 @@
 //
 //	mem {"heap_alloc":…,"stack_inuse":…,"goroutines":…}
 //
-// and on SIGINT or SIGTERM it exits. Path /push is the push job (a ~120-byte
+// and on SIGINT or SIGTERM it exits, writing the CPU profile asked for with
+// -cpuprofile. Path /push is the push job (a ~120-byte
 // JSON text message with a sequence number broadcast at -rate Hz); every
 // other path is the echo job.
 package peer
@@ -28,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -37,6 +39,9 @@ import (
 type Config struct {
 	Addr string  // listen address
 	Rate float64 // broadcasts per second on /push; 0 disables them
+	// CPUProfile is a file for a pprof CPU profile of the whole run,
+	// written on SIGINT or SIGTERM; empty: none.
+	CPUProfile string
 }
 
 // ErrUsage reports bad flags; the flag package has already printed why.
@@ -49,6 +54,7 @@ func ParseFlags(name string, args []string, stderr io.Writer) (Config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", "127.0.0.1:0", "listen address (port 0 picks a free one)")
 	fs.Float64Var(&cfg.Rate, "rate", 10, "broadcasts per second on /push (0 disables them)")
+	fs.StringVar(&cfg.CPUProfile, "cpuprofile", "", "write a CPU profile of the run to this file on SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return cfg, err
@@ -143,6 +149,18 @@ func Main(name string, serve func(ln net.Listener) error, broadcast func([]byte)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "%s: %v\n", name, err)
 		return 1
+	}
+	if cfg.CPUProfile != "" {
+		f, err := os.Create(cfg.CPUProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "%s: cpu profile: %v\n", name, err)
+			return 1
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
 	}
 	fmt.Printf("listening %s\n", ln.Addr())
 	usr1 := make(chan os.Signal, 1)
