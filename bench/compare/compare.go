@@ -204,8 +204,10 @@ func push(cfg Config, res *Result, name, bin string, clients int, rate float64) 
 		return err
 	}
 	f0, s0 := pl.Received(), pl.MaxSeq()
+	g0, gerr0 := selfCPU()
 	t0 := time.Now()
 	time.Sleep(cfg.Window)
+	g1, gerr1 := selfCPU()
 	c1, err := p.CPU()
 	f1, s1 := pl.Received(), pl.MaxSeq()
 	d := time.Since(t0)
@@ -224,6 +226,11 @@ func push(cfg Config, res *Result, name, bin string, clients int, rate float64) 
 	}
 	tag := fmt.Sprintf("push %d×%g", clients, rate)
 	res.add(tag+": CPU / frame", "µs", Lower, name, float64(c1-c0)/float64(time.Microsecond)/float64(frames))
+	if gerr0 == nil && gerr1 == nil {
+		// The load generator's own cost, for judging how much of the
+		// spread is the client side's: it shares the server's cores.
+		res.add(tag+": loadgen CPU / frame", "µs", Lower, name, float64(g1-g0)/float64(time.Microsecond)/float64(frames))
+	}
 	res.add(tag+": frames/s", "", Higher, name, float64(frames)/d.Seconds())
 	res.add(tag+": delivered", "%", Higher, name, 100*sp.Delivered)
 	res.add(tag+": spread p50", "ms", Lower, name, float64(sp.P50)/float64(time.Millisecond))

@@ -152,6 +152,15 @@ func parseStatCPU(b []byte) (time.Duration, error) {
 	return sum, nil
 }
 
+// selfCPU returns the CPU time this process (the load generator) has used.
+func selfCPU() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseStatCPU(b)
+}
+
 // RSS returns the server's resident set size in bytes.
 func (p *Process) RSS() (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
