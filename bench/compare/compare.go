@@ -278,12 +278,12 @@ func echo(cfg Config, res *Result, name, bin string) error {
 // Print writes the table: one row per metric, one column per server, then
 // the ratio of the first server (ours) to the best of the others.
 func (r *Result) Print(w io.Writer, servers []string) {
-	fmt.Fprintf(w, "| %-36s |", "metric")
+	fmt.Fprintf(w, "| %-40s |", "metric")
 	for _, s := range servers {
 		fmt.Fprintf(w, " %10s |", s)
 	}
 	fmt.Fprintf(w, " %s |\n", "ours / best peer")
-	fmt.Fprintf(w, "|%s|", strings.Repeat("-", 38))
+	fmt.Fprintf(w, "|%s|", strings.Repeat("-", 42))
 	for range servers {
 		fmt.Fprintf(w, "%s:|", strings.Repeat("-", 11))
 	}
@@ -293,7 +293,7 @@ func (r *Result) Print(w io.Writer, servers []string) {
 		if row.Unit != "" {
 			label += " (" + row.Unit + ")"
 		}
-		fmt.Fprintf(w, "| %-36s |", label)
+		fmt.Fprintf(w, "| %-40s |", label)
 		for _, s := range servers {
 			fmt.Fprintf(w, " %10s |", format(row.Values[s]))
 		}
