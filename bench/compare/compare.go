@@ -233,8 +233,10 @@ func push(cfg Config, res *Result, name, bin string, clients int, rate float64) 
 	}
 	res.add(tag+": frames/s", "", Higher, name, float64(frames)/d.Seconds())
 	res.add(tag+": delivered", "%", Higher, name, 100*sp.Delivered)
-	res.add(tag+": spread p50", "ms", Lower, name, float64(sp.P50)/float64(time.Millisecond))
-	res.add(tag+": spread p99", "ms", Lower, name, float64(sp.P99)/float64(time.Millisecond))
+	if sp.Complete > 0 { // else no broadcast reached every client: no spread
+		res.add(tag+": spread p50", "ms", Lower, name, float64(sp.P50)/float64(time.Millisecond))
+		res.add(tag+": spread p99", "ms", Lower, name, float64(sp.P99)/float64(time.Millisecond))
+	}
 	return nil
 }
 
@@ -295,7 +297,12 @@ func (r *Result) Print(w io.Writer, servers []string) {
 		}
 		fmt.Fprintf(w, "| %-40s |", label)
 		for _, s := range servers {
-			fmt.Fprintf(w, " %10s |", format(row.Values[s]))
+			v, ok := row.Values[s]
+			if !ok {
+				fmt.Fprintf(w, " %10s |", "-")
+				continue
+			}
+			fmt.Fprintf(w, " %10s |", format(v))
 		}
 		fmt.Fprintf(w, " %16s |\n", row.ratio(servers))
 	}

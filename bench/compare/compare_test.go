@@ -149,6 +149,16 @@ func TestJSONInt(t *testing.T) {
 	}
 }
 
+func TestPrintMissing(t *testing.T) {
+	r := &Result{}
+	r.add("spread", "ms", Lower, "a", 2)
+	var out bytes.Buffer
+	r.Print(&out, []string{"a", "b"})
+	if !strings.Contains(out.String(), "|          - |") {
+		t.Fatalf("a missing value is not shown as -:\n%s", out.String())
+	}
+}
+
 func TestRatio(t *testing.T) {
 	row := Row{Better: Lower, Values: map[string]float64{"a": 2, "b": 4, "c": 1}}
 	if r := row.ratio([]string{"a", "b", "c"}); r != "2.00× c" {
