@@ -145,7 +145,10 @@ type KeyError struct {
 	Err error
 }
 
+// Error says which key is wrong and why.
 func (e *KeyError) Error() string { return fmt.Sprintf("key %q: %v", e.Key, e.Err) }
+
+// Unwrap returns the underlying error.
 func (e *KeyError) Unwrap() error { return e.Err }
 
 func keyErr(key, format string, a ...any) error {

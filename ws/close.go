@@ -47,6 +47,7 @@ var statusNames = map[StatusCode]string{
 	StatusTryAgainLater:           "TryAgainLater",
 }
 
+// String returns the code's name, such as "GoingAway", or its number.
 func (c StatusCode) String() string {
 	if s, ok := statusNames[c]; ok {
 		return s
@@ -61,6 +62,7 @@ type CloseError struct {
 	Reason string
 }
 
+// Error formats the close code and reason.
 func (e CloseError) Error() string {
 	if e.Reason == "" {
 		return fmt.Sprintf("ws: close %d (%v)", uint16(e.Code), e.Code)

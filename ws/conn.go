@@ -112,6 +112,7 @@ const (
 	MessageBinary MessageType = MessageType(frame.OpBinary)
 )
 
+// String returns "text" or "binary".
 func (t MessageType) String() string {
 	switch t {
 	case MessageText:

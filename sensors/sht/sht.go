@@ -26,6 +26,7 @@ const (
 	SHT4x
 )
 
+// String returns the family's name, such as "SHT3x".
 func (k Kind) String() string {
 	switch k {
 	case SHT3x:
