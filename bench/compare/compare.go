@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/sensorcast/sensorcast/bench/loadgen"
+	"github.com/sensorcast/sensorcast/bench/peers/peer"
 )
 
 // Config bounds a run.
@@ -30,9 +31,10 @@ type Config struct {
 	PushRate     float64           // broadcasts per second
 	HeavyClients int               // the heavy push run; 0 skips it
 	HeavyRate    float64
-	EchoConns    int // pipelined echo connections
-	EchoWindow   int // echo messages in flight per connection
-	EchoSize     int // echo payload bytes
+	Ceiling      Ceiling // the ceiling sweep; Clients 0 skips it
+	EchoConns    int     // pipelined echo connections
+	EchoWindow   int     // echo messages in flight per connection
+	EchoSize     int     // echo payload bytes
 	Warmup       time.Duration
 	Window       time.Duration // measured time of each push and echo run
 	Log          io.Writer     // progress lines; nil: none
@@ -82,6 +84,16 @@ func (r *Result) add(name, unit string, b Better, server string, v float64) {
 	r.Rows = append(r.Rows, Row{Name: name, Unit: unit, Better: b, Values: map[string]float64{server: v}})
 }
 
+// declare adds a metric with no values yet, to fix its place in the table.
+func (r *Result) declare(name, unit string, b Better) {
+	for i := range r.Rows {
+		if r.Rows[i].Name == name {
+			return
+		}
+	}
+	r.Rows = append(r.Rows, Row{Name: name, Unit: unit, Better: b, Values: map[string]float64{}})
+}
+
 // Get returns the value of a metric for a server.
 func (r *Result) Get(name, server string) (float64, bool) {
 	for _, row := range r.Rows {
@@ -120,6 +132,14 @@ func Run(cfg Config) (*Result, error) {
 	if cfg.HeavyClients > 0 {
 		steps = append(steps, step{fmt.Sprintf("push %d×%gHz", cfg.HeavyClients, cfg.HeavyRate), func(n, b string) error {
 			return push(cfg, res, n, b, cfg.HeavyClients, cfg.HeavyRate)
+		}})
+	}
+	if cfg.Ceiling.Clients > 0 {
+		if err := cfg.Ceiling.Check(); err != nil {
+			return nil, err
+		}
+		steps = append(steps, step{fmt.Sprintf("ceiling %d clients", cfg.Ceiling.Clients), func(n, b string) error {
+			return ceiling(cfg, res, n, b)
 		}})
 	}
 	steps = append(steps, step{"echo", func(n, b string) error { return echo(cfg, res, n, b) }})
@@ -185,6 +205,74 @@ func idle(cfg Config, res *Result, name, bin string) error {
 // ErrNoTraffic reports a server whose clients received nothing.
 var ErrNoTraffic = errors.New("no frames delivered")
 
+// pushWindow is one measured window of a push run.
+type pushWindow struct {
+	cpu     time.Duration // server CPU in the window
+	self    time.Duration // the load generator's CPU in the window
+	selfOK  bool
+	frames  int64         // frames received by all clients in the window
+	dur     time.Duration // wall time of the window
+	t0, t1  peer.Ticks    // the server's ticks at the window's start and end
+	spread  loadgen.Spread
+	stopErr error // the first read error of a client, if any
+}
+
+// offered is the number of ticks that fell due in the window.
+func (w *pushWindow) offered() uint64 { return w.t1.Due - w.t0.Due }
+
+// sent is the share of the window's ticks the server broadcast.
+func (w *pushWindow) sent() float64 {
+	if w.offered() == 0 {
+		return 0
+	}
+	return float64(w.t1.Sent-w.t0.Sent) / float64(w.offered())
+}
+
+// measurePush starts the server's push loop, waits warmup, measures a window of length and, after drain,
+// summarises the broadcasts of the ticks that fell due in the window (the
+// ticks the server was asked for, whether it sent them or not). It stops
+// pl; a client's read error is returned in stopErr.
+func measurePush(p *Process, pl *loadgen.Push, warmup, length, drain time.Duration) (pushWindow, error) {
+	var w pushWindow
+	if err := p.StartPush(); err != nil {
+		pl.Stop()
+		return w, err
+	}
+	time.Sleep(warmup)
+	var err error
+	if w.t0, err = p.Ticks(); err != nil {
+		pl.Stop()
+		return w, err
+	}
+	c0, err := p.CPU()
+	if err != nil {
+		pl.Stop()
+		return w, err
+	}
+	f0 := pl.Received()
+	g0, gerr0 := selfCPU()
+	start := time.Now()
+	time.Sleep(length)
+	g1, gerr1 := selfCPU()
+	c1, err := p.CPU()
+	f1 := pl.Received()
+	w.dur = time.Since(start)
+	if err == nil {
+		w.t1, err = p.Ticks()
+	}
+	if err != nil {
+		pl.Stop()
+		return w, err
+	}
+	// Let the last broadcasts of the window reach every client.
+	time.Sleep(drain)
+	w.spread = pl.Spread(w.t0.Due+1, w.t1.Due+1)
+	w.stopErr = pl.Stop()
+	w.cpu, w.frames = c1-c0, f1-f0
+	w.self, w.selfOK = g1-g0, gerr0 == nil && gerr1 == nil
+	return w, nil
+}
+
 // push measures broadcasts to clients at rate.
 func push(cfg Config, res *Result, name, bin string, clients int, rate float64) error {
 	p, err := StartServer(name, bin, rate, cfg.profile(name, fmt.Sprintf("push %d×%g", clients, rate)))
@@ -196,43 +284,27 @@ func push(cfg Config, res *Result, name, bin string, clients int, rate float64) 
 	if err != nil {
 		return err
 	}
-	pl := loadgen.StartPush(conns)
-	time.Sleep(cfg.Warmup)
-	c0, err := p.CPU()
-	if err != nil {
-		pl.Stop()
-		return err
-	}
-	f0, s0 := pl.Received(), pl.MaxSeq()
-	g0, gerr0 := selfCPU()
-	t0 := time.Now()
-	time.Sleep(cfg.Window)
-	g1, gerr1 := selfCPU()
-	c1, err := p.CPU()
-	f1, s1 := pl.Received(), pl.MaxSeq()
-	d := time.Since(t0)
-	// Let the last broadcasts of the window reach every client.
-	time.Sleep(200 * time.Millisecond)
-	sp := pl.Spread(s0+1, s1+1)
-	if stopErr := pl.Stop(); err == nil {
-		err = stopErr
+	w, err := measurePush(p, loadgen.StartPush(conns, time.Second), cfg.Warmup, cfg.Window, 200*time.Millisecond)
+	if err == nil {
+		err = w.stopErr
 	}
 	if err != nil {
 		return err
 	}
-	frames := f1 - f0
-	if frames <= 0 || sp.Broadcasts == 0 {
+	sp := w.spread
+	if w.frames <= 0 || sp.Sent == 0 {
 		return ErrNoTraffic
 	}
 	tag := fmt.Sprintf("push %d×%g", clients, rate)
-	res.add(tag+": CPU / frame", "µs", Lower, name, float64(c1-c0)/float64(time.Microsecond)/float64(frames))
-	if gerr0 == nil && gerr1 == nil {
+	res.add(tag+": CPU / frame", "µs", Lower, name, float64(w.cpu)/float64(time.Microsecond)/float64(w.frames))
+	if w.selfOK {
 		// The load generator's own cost, for judging how much of the
 		// spread is the client side's: it shares the server's cores.
-		res.add(tag+": loadgen CPU / frame", "µs", Lower, name, float64(g1-g0)/float64(time.Microsecond)/float64(frames))
+		res.add(tag+": loadgen CPU / frame", "µs", Lower, name, float64(w.self)/float64(time.Microsecond)/float64(w.frames))
 	}
-	res.add(tag+": frames/s", "", Higher, name, float64(frames)/d.Seconds())
-	res.add(tag+": delivered", "%", Higher, name, 100*sp.Delivered)
+	res.add(tag+": frames/s", "", Higher, name, float64(w.frames)/w.dur.Seconds())
+	res.add(tag+": sent of offered", "%", Higher, name, 100*w.sent())
+	res.add(tag+": delivered of offered", "%", Higher, name, 100*sp.Delivered)
 	if sp.Complete > 0 { // else no broadcast reached every client: no spread
 		res.add(tag+": spread p50", "ms", Lower, name, float64(sp.P50)/float64(time.Millisecond))
 		res.add(tag+": spread p99", "ms", Lower, name, float64(sp.P99)/float64(time.Millisecond))

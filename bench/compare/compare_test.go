@@ -61,6 +61,9 @@ func TestSmoke(t *testing.T) {
 		HeavyClients: 10, HeavyRate: 200, EchoConns: 4, EchoWindow: 4, EchoSize: 120,
 		Warmup: 200 * time.Millisecond, Window: 300 * time.Millisecond, Log: &log,
 		ProfileDir: t.TempDir(),
+		// Two low steps, no bisection: the mechanics, not the figures.
+		Ceiling: Ceiling{Clients: 5, From: 50, To: 75, Factor: 1.5, Warmup: 100 * time.Millisecond,
+			Window: 300 * time.Millisecond, LagBound: 100 * time.Millisecond},
 	}
 	res, err := Run(cfg)
 	if err != nil {
@@ -81,6 +84,28 @@ func TestSmoke(t *testing.T) {
 			if fi, err := os.Stat(filepath.Join(cfg.ProfileDir, s+"-"+run+".pprof")); err != nil || fi.Size() == 0 {
 				t.Errorf("CPU profile of %s %s: %v", s, run, err)
 			}
+		}
+	}
+	// The ceiling: the held rate is a step tried, at most the top one;
+	// the top step's figures are there whatever it showed.
+	for _, s := range Servers {
+		top, ok := res.Get("top step 5 clients", s)
+		if !ok || top != 50 && top != 75 {
+			t.Errorf("top step of %s = %v, %v; want 50 or 75 Hz", s, top, ok)
+		}
+		if c, ok := res.Get("ceiling 5 clients", s); !ok || c != 0 && c != 50 && c != 75 || c > top {
+			t.Errorf("ceiling of %s = %v, %v; want 0, 50 or 75 Hz, at most %v", s, c, ok, top)
+		}
+		for _, metric := range []string{"frames/s", "sent of offered", "delivered of offered"} {
+			if v, ok := res.Get("top step 5 clients: "+metric, s); !ok || v <= 0 {
+				t.Errorf("top step %s of %s = %v, %v; want > 0", metric, s, v, ok)
+			}
+		}
+		if _, ok := res.Get("top step 5 clients: latest reading", s); !ok {
+			t.Errorf("no latest reading figure for %s", s)
+		}
+		if !strings.Contains(log.String(), s) || strings.Count(log.String(), "Hz: sent ") < len(Servers) {
+			t.Errorf("no step lines in the log:\n%s", log.String())
 		}
 	}
 	if !strings.Contains(out.String(), "ours / best peer") || !strings.Contains(out.String(), "× g") && !strings.Contains(out.String(), "× c") {

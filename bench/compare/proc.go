@@ -56,12 +56,16 @@ type Process struct {
 // ErrNoStart reports a server that exited or stayed silent before listening.
 var ErrNoStart = errors.New("server did not start")
 
-// StartServer runs bin -rate rate and waits for its address line. A
+// StartServer runs bin -rate rate and waits for its address line. With a
+// rate above 0 the server holds its push loop until StartPush. A
 // non-empty profile is passed as -cpuprofile; Stop then ends the server
 // with SIGTERM so that it writes the profile.
 func StartServer(name, bin string, rate float64, profile string) (*Process, error) {
 	p := &Process{Name: name, lines: make(chan string, 16), done: make(chan error, 1), profile: profile != ""}
 	args := []string{"-addr", "127.0.0.1:0", "-rate", strconv.FormatFloat(rate, 'f', -1, 64)}
+	if rate > 0 {
+		args = append(args, "-hold")
+	}
 	if profile != "" {
 		args = append(args, "-cpuprofile", profile)
 	}
@@ -194,21 +198,42 @@ func parseRSS(b []byte) (int64, error) {
 // Mem asks the server for a memory report (SIGUSR1) and waits for it.
 func (p *Process) Mem() (peer.Mem, error) {
 	var m peer.Mem
-	if err := p.cmd.Process.Signal(syscall.SIGUSR1); err != nil {
-		return m, err
+	err := p.report(syscall.SIGUSR1, "mem ", "memory report", &m)
+	return m, err
+}
+
+// StartPush starts the server's push loop (SIGHUP): its schedule starts
+// now, so that clients connected before see every tick.
+func (p *Process) StartPush() error { return p.cmd.Process.Signal(syscall.SIGHUP) }
+
+// Ticks asks the server for its push schedule and the ticks due and sent
+// so far (SIGUSR2) and waits for the report.
+func (p *Process) Ticks() (peer.Ticks, error) {
+	var t peer.Ticks
+	err := p.report(syscall.SIGUSR2, "ticks ", "ticks report", &t)
+	if err == nil && t.PeriodNS <= 0 {
+		err = fmt.Errorf("%s: ticks report with period %d", p.Name, t.PeriodNS)
+	}
+	return t, err
+}
+
+// report sends sig and decodes the JSON of the first line after prefix.
+func (p *Process) report(sig syscall.Signal, prefix, what string, v any) error {
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		return err
 	}
 	timeout := time.After(10 * time.Second)
 	for {
 		select {
 		case line := <-p.lines:
-			if v, ok := strings.CutPrefix(line, "mem "); ok {
-				if err := json.Unmarshal([]byte(v), &m); err != nil {
-					return m, fmt.Errorf("%s: memory report %q: %w", p.Name, v, err)
+			if s, ok := strings.CutPrefix(line, prefix); ok {
+				if err := json.Unmarshal([]byte(s), v); err != nil {
+					return fmt.Errorf("%s: %s %q: %w", p.Name, what, s, err)
 				}
-				return m, nil
+				return nil
 			}
 		case <-timeout:
-			return m, fmt.Errorf("%s: no memory report within 10s", p.Name)
+			return fmt.Errorf("%s: no %s within 10s", p.Name, what)
 		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"syscall"
@@ -195,15 +196,31 @@ func AppendFrame(b []byte, op byte, payload []byte) []byte {
 }
 
 // pushSeq extracts N from a push message's "seq":N.
-func pushSeq(p []byte) (uint64, bool) {
-	i := bytes.Index(p, []byte(`"seq":`))
+func pushSeq(p []byte) (uint64, bool) { return pushUint(p, `"seq":`) }
+
+// pushTS extracts T from a push message's "ts":T, a positive number.
+func pushTS(p []byte) (int64, bool) {
+	n, ok := pushUint(p, `"ts":`)
+	if !ok || n == 0 || n > math.MaxInt64/uint64(time.Millisecond) {
+		return 0, false
+	}
+	return int64(n), true
+}
+
+// pushUint extracts the decimal digits after key; at most 19 of them, so
+// the value cannot overflow.
+func pushUint(p []byte, key string) (uint64, bool) {
+	i := bytes.Index(p, []byte(key))
 	if i < 0 {
 		return 0, false
 	}
 	var n uint64
-	j := i + len(`"seq":`)
+	j := i + len(key)
 	start := j
 	for ; j < len(p) && p[j] >= '0' && p[j] <= '9'; j++ {
+		if j-start == 19 {
+			return 0, false
+		}
 		n = n*10 + uint64(p[j]-'0')
 	}
 	return n, j > start

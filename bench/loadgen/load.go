@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -48,13 +49,18 @@ const spreadSlots = 1 << 18
 // slot records when the clients received one broadcast.
 type slot struct {
 	first, last atomic.Int64 // ns since the run's epoch; 0: none yet
+	ts          atomic.Int64 // the message's "ts", Unix ms; 0: not seen yet
 	count       atomic.Int32
+	onTime      atomic.Int32 // copies received within the lag bound of ts
 }
 
 // Push receives broadcasts on a set of connections and records, for every
-// sequence number, when the first and the last client got it.
+// sequence number, when the first and the last client got it, and how many
+// clients got it within a lag bound of the time in its "ts" field.
 type Push struct {
 	epoch  time.Time
+	wall   int64         // epoch as Unix ns
+	bound  time.Duration // lag bound of the on-time counts
 	slots  []slot
 	counts []atomic.Int64 // frames received per connection
 	maxSeq atomic.Uint64
@@ -65,9 +71,13 @@ type Push struct {
 	done   atomic.Bool
 }
 
-// StartPush starts a reader on each connection.
-func StartPush(conns []*Conn) *Push {
-	p := &Push{epoch: time.Now(), slots: make([]slot, spreadSlots), counts: make([]atomic.Int64, len(conns)), conns: conns}
+// StartPush starts a reader on each connection. A frame counts as on time
+// when it arrives at most lagBound after the time in its "ts" field
+// (Unix milliseconds, as the push messages carry the time their broadcast
+// was due).
+func StartPush(conns []*Conn, lagBound time.Duration) *Push {
+	p := &Push{epoch: time.Now(), bound: lagBound, slots: make([]slot, spreadSlots), counts: make([]atomic.Int64, len(conns)), conns: conns}
+	p.wall = p.epoch.UnixNano()
 	for i, c := range conns {
 		p.wg.Go(func() { p.read(i, c) })
 	}
@@ -99,6 +109,19 @@ func (p *Push) read(i int, c *Conn) {
 		for m := p.maxSeq.Load(); seq > m && !p.maxSeq.CompareAndSwap(m, seq); m = p.maxSeq.Load() {
 		}
 		s := &p.slots[seq%spreadSlots]
+		ts := s.ts.Load()
+		if ts == 0 {
+			v, ok := pushTS(payload)
+			if !ok {
+				p.fail(fmt.Errorf("%w: no ts in %q", ErrFrame, payload))
+				return
+			}
+			s.ts.CompareAndSwap(0, v)
+			ts = v
+		}
+		if p.wall+now-ts*int64(time.Millisecond) <= int64(p.bound) {
+			s.onTime.Add(1)
+		}
 		s.count.Add(1)
 		for f := s.first.Load(); (f == 0 || now < f) && !s.first.CompareAndSwap(f, now); f = s.first.Load() {
 		}
@@ -130,33 +153,71 @@ func (p *Push) Received() int64 {
 // MaxSeq is the highest sequence number received so far.
 func (p *Push) MaxSeq() uint64 { return p.maxSeq.Load() }
 
+// Unbounded is the lag of a broadcast that some client never received.
+const Unbounded = time.Duration(math.MaxInt64)
+
 // Spread summarises the broadcasts numbered from..to-1.
 type Spread struct {
-	Broadcasts int           // broadcasts in the range
-	Complete   int           // of them, received by every client
-	Delivered  float64       // frames received / (broadcasts × clients)
-	P50, P99   time.Duration // first-to-last receive time of complete broadcasts
+	Broadcasts int     // sequence numbers in the range
+	Sent       int     // of them, received by at least one client
+	Complete   int     // of them, received by every client
+	Delivered  float64 // frames received / (broadcasts × clients)
+	// OnTime is the frames received within the lag bound of their "ts",
+	// divided by broadcasts × clients.
+	OnTime   float64
+	P50, P99 time.Duration // first-to-last receive time of complete broadcasts
+	// LagP50 and LagP99 are percentiles of the lag of the sent broadcasts:
+	// the receive time of the last copy minus "ts", Unbounded for one that
+	// did not reach every client. CompleteLagP99 is over the complete ones
+	// only. ts has millisecond resolution (truncated), so each lag is up to
+	// 1 ms more than the true one.
+	LagP50, LagP99, CompleteLagP99 time.Duration
+	// Latest is the highest sequence number in the range that a client
+	// received (0: none), LatestTS its "ts" (Unix ms) and LatestOnTime the
+	// share of clients that received it within the lag bound.
+	Latest       uint64
+	LatestTS     int64
+	LatestOnTime float64
 }
 
-// Spread reports the fan-out spread of broadcasts from..to-1.
+// Spread reports the fan-out spread and lag of broadcasts from..to-1. The
+// range must hold fewer than 262,144 sequence numbers.
 func (p *Push) Spread(from, to uint64) Spread {
 	var sp Spread
-	var spreads []time.Duration
-	var got int64
+	var spreads, lags, complete []time.Duration
+	var got, onTime int64
+	clients := len(p.conns)
 	for seq := from; seq < to; seq++ {
 		s := &p.slots[seq%spreadSlots]
 		sp.Broadcasts++
 		n := int(s.count.Load())
 		got += int64(n)
-		if n >= len(p.conns) {
-			sp.Complete++
-			spreads = append(spreads, time.Duration(s.last.Load()-s.first.Load()))
+		onTime += int64(s.onTime.Load())
+		if n == 0 {
+			continue
 		}
+		sp.Sent++
+		sp.Latest, sp.LatestTS = seq, s.ts.Load()
+		if clients > 0 {
+			sp.LatestOnTime = float64(s.onTime.Load()) / float64(clients)
+		}
+		if n < clients {
+			lags = append(lags, Unbounded)
+			continue
+		}
+		sp.Complete++
+		spreads = append(spreads, time.Duration(s.last.Load()-s.first.Load()))
+		lag := time.Duration(p.wall + s.last.Load() - s.ts.Load()*int64(time.Millisecond))
+		lags = append(lags, lag)
+		complete = append(complete, lag)
 	}
-	if sp.Broadcasts > 0 && len(p.conns) > 0 {
-		sp.Delivered = float64(got) / float64(sp.Broadcasts*len(p.conns))
+	if sp.Broadcasts > 0 && clients > 0 {
+		sp.Delivered = float64(got) / float64(sp.Broadcasts*clients)
+		sp.OnTime = float64(onTime) / float64(sp.Broadcasts*clients)
 	}
 	sp.P50, sp.P99 = Percentile(spreads, 50), Percentile(spreads, 99)
+	sp.LagP50, sp.LagP99 = Percentile(lags, 50), Percentile(lags, 99)
+	sp.CompleteLagP99 = Percentile(complete, 99)
 	return sp
 }
 

@@ -43,27 +43,69 @@ func TestPushSpread(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := StartPush(conns)
+	p := StartPush(conns, time.Minute)
 	for srv.Stats().Conns < 5 {
 		time.Sleep(time.Millisecond)
 	}
 	// One broadcast at a time: ws drops the oldest of a full queue.
 	deadline := time.Now().Add(10 * time.Second)
 	for seq := 1; seq <= 20; seq++ {
-		srv.Broadcast([]byte(`{"type":"push","seq":` + itoa(seq) + `,"ts":1}`))
+		srv.Broadcast([]byte(`{"type":"push","seq":` + itoa(seq) + `,"ts":` + itoa(int(time.Now().UnixMilli())) + `}`))
 		for p.Received() < int64(5*seq) && time.Now().Before(deadline) {
 			time.Sleep(time.Millisecond)
 		}
 	}
+	// One stamped an hour ago: received, but not on time.
+	srv.Broadcast([]byte(`{"type":"push","seq":30,"ts":` + itoa(int(time.Now().Add(-time.Hour).UnixMilli())) + `}`))
+	for p.Received() < 5*21 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
 	sp := p.Spread(1, 21)
+	old := p.Spread(21, 31)
 	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	if p.MaxSeq() != 20 || sp.Broadcasts != 20 || sp.Complete != 20 || sp.Delivered != 1 || sp.P99 < sp.P50 {
+	if p.MaxSeq() != 30 || sp.Broadcasts != 20 || sp.Sent != 20 || sp.Complete != 20 || sp.Delivered != 1 || sp.P99 < sp.P50 {
 		t.Fatalf("max seq %d, spread %+v; want 20 broadcasts, all complete", p.MaxSeq(), sp)
 	}
-	if sp := p.Spread(21, 31); sp.Complete != 0 || sp.Delivered != 0 {
-		t.Fatalf("spread of broadcasts never sent: %+v", sp)
+	if sp.OnTime != 1 || sp.LagP99 > time.Minute || sp.LagP99 < sp.LagP50 || sp.Latest != 20 || sp.LatestOnTime != 1 {
+		t.Fatalf("spread %+v; want every frame on time, latest 20", sp)
+	}
+	if old.Broadcasts != 10 || old.Sent != 1 || old.Complete != 1 || old.Delivered != 0.1 || old.OnTime != 0 ||
+		old.Latest != 30 || old.LatestOnTime != 0 || old.LagP99 < time.Hour || old.LagP99 > time.Hour+time.Minute {
+		t.Fatalf("spread of 9 broadcasts never sent and one an hour late: %+v", old)
+	}
+}
+
+// TestSpreadLag fills the slots by hand: a broadcast that missed a client
+// has an unbounded lag, and the percentiles see it.
+func TestSpreadLag(t *testing.T) {
+	p := &Push{slots: make([]slot, spreadSlots), conns: make([]*Conn, 2), wall: 10 * int64(time.Second)}
+	set := func(seq uint64, count, onTime int32, last time.Duration, tsMS int64) {
+		s := &p.slots[seq]
+		s.count.Store(count)
+		s.onTime.Store(onTime)
+		s.first.Store(int64(last) - 1)
+		s.last.Store(int64(last))
+		s.ts.Store(tsMS)
+	}
+	// Due at 10 s + seq ms; lags 2 ms, 5 ms, (missed a client), 3 ms.
+	set(1, 2, 2, 3*time.Millisecond, 10_001)
+	set(2, 2, 2, 7*time.Millisecond, 10_002)
+	set(3, 1, 1, 8*time.Millisecond, 10_003)
+	set(5, 2, 1, 8*time.Millisecond, 10_005)
+	sp := p.Spread(1, 6)
+	if sp.Broadcasts != 5 || sp.Sent != 4 || sp.Complete != 3 || sp.Delivered != 0.7 || sp.OnTime != 0.6 {
+		t.Fatalf("counts %+v", sp)
+	}
+	if sp.LagP50 != 3*time.Millisecond || sp.LagP99 != Unbounded || sp.CompleteLagP99 != 5*time.Millisecond {
+		t.Fatalf("lags %+v", sp)
+	}
+	if sp.Latest != 5 || sp.LatestTS != 10_005 || sp.LatestOnTime != 0.5 {
+		t.Fatalf("latest %+v", sp)
+	}
+	if sp := p.Spread(4, 5); sp.Sent != 0 || sp.Latest != 0 || sp.LagP99 != 0 {
+		t.Fatalf("a range nobody received: %+v", sp)
 	}
 }
 
@@ -160,10 +202,45 @@ func TestPushSeq(t *testing.T) {
 			t.Errorf("pushSeq(%s) = %d %v", in, n, ok)
 		}
 	}
-	for _, in := range []string{`{}`, `{"seq":}`, `{"seq":"1"}`} {
+	for _, in := range []string{`{}`, `{"seq":}`, `{"seq":"1"}`, `{"seq":12345678901234567890}`} {
 		if _, ok := pushSeq([]byte(in)); ok {
 			t.Errorf("pushSeq(%s) ok", in)
 		}
+	}
+	if n, ok := pushTS([]byte(`{"seq":1,"ts":1795721607120}`)); !ok || n != 1795721607120 {
+		t.Errorf("pushTS = %d %v", n, ok)
+	}
+	for _, in := range []string{`{"seq":1}`, `{"ts":0}`, `{"ts":9223372036855}`, `{"ts":-5}`} {
+		if _, ok := pushTS([]byte(in)); ok {
+			t.Errorf("pushTS(%s) ok", in)
+		}
+	}
+}
+
+// TestPushNoTS: a push message without a "ts" fails the run.
+func TestPushNoTS(t *testing.T) {
+	addr, srv := server(t)
+	conns, err := DialN(addr, "/push", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := StartPush(conns, time.Second)
+	for srv.Stats().Conns < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	srv.Broadcast([]byte(`{"type":"push","seq":1}`))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p.mu.Lock()
+		failed := p.err != nil
+		p.mu.Unlock()
+		if failed || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := p.Stop(); !errors.Is(err, ErrFrame) {
+		t.Fatalf("Stop = %v, want ErrFrame", err)
 	}
 }
 
@@ -208,5 +285,8 @@ func FuzzPushSeq(f *testing.F) {
 	f.Add([]byte(`"seq":`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = pushSeq(b)
+		if n, ok := pushTS(b); ok && n <= 0 {
+			t.Fatalf("pushTS = %d", n)
+		}
 	})
 }

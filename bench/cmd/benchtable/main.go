@@ -43,6 +43,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&cfg.PushRate, "rate", 50, "broadcasts per second of the push runs")
 	fs.IntVar(&cfg.HeavyClients, "heavy", 1000, "clients of the heavy push run (0 skips it)")
 	fs.Float64Var(&cfg.HeavyRate, "heavy-rate", 200, "broadcasts per second of the heavy push run")
+	fs.IntVar(&cfg.Ceiling.Clients, "ceiling", 1000, "clients of the ceiling sweep (0 skips it)")
+	fs.Float64Var(&cfg.Ceiling.From, "ceiling-from", 100, "first broadcast rate of the ceiling sweep, Hz")
+	fs.Float64Var(&cfg.Ceiling.To, "ceiling-to", 3000, "highest broadcast rate of the ceiling sweep, Hz")
+	fs.Float64Var(&cfg.Ceiling.Factor, "ceiling-factor", 1.5, "rate factor between the ceiling sweep's steps")
+	fs.IntVar(&cfg.Ceiling.Bisect, "ceiling-bisect", 2, "bisection steps after the sweep's first rate not held")
+	fs.DurationVar(&cfg.Ceiling.Warmup, "ceiling-warmup", 500*time.Millisecond, "load before each ceiling step's window")
+	fs.DurationVar(&cfg.Ceiling.Window, "ceiling-window", 2*time.Second, "measured time of each ceiling step")
+	fs.DurationVar(&cfg.Ceiling.LagBound, "ceiling-lag", 100*time.Millisecond, "highest p99 lag of a rate held")
 	fs.IntVar(&cfg.EchoConns, "echo", 64, "pipelined echo connections")
 	fs.IntVar(&cfg.EchoWindow, "echo-window", 16, "echo messages in flight per connection")
 	fs.IntVar(&cfg.EchoSize, "echo-size", 120, "echo payload bytes")
@@ -73,6 +81,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return errors.New("-runs must be between 1 and 20")
 	case cfg.Window <= 0 || cfg.Window > time.Minute:
 		return errors.New("-window must be between 0 and 1m")
+	}
+	if err := cfg.Ceiling.Check(); err != nil {
+		return fmt.Errorf("-ceiling flags: %w", err)
 	}
 	cfg.Servers = strings.Split(*servers, ",")
 	dir, err := os.MkdirTemp("", "benchtable")

@@ -1,0 +1,285 @@
+package compare
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/sensorcast/sensorcast/bench/loadgen"
+)
+
+// Ceiling bounds the ceiling scenario: for each server, N clients on /push
+// and the broadcast rate stepped up until the server no longer holds it.
+type Ceiling struct {
+	Clients int     // clients on /push; 0 skips the scenario
+	From    float64 // the first rate, Hz
+	To      float64 // no step above this rate
+	Factor  float64 // each ladder step is the previous rate times Factor
+	// Bisect is how many steps narrow the range between the highest rate
+	// held and the lowest one not held once the ladder has found both.
+	Bisect int
+	Warmup time.Duration // load before each step's window
+	Window time.Duration // measured time of each step
+	// LagBound is the highest p99 lag a held rate may have: the receive
+	// time of a broadcast's last copy minus the time its tick was due.
+	LagBound time.Duration
+}
+
+// CeilingDelivered is the share of the offered frames (ticks due in the
+// window × clients) a step must deliver for its rate to count as held.
+const CeilingDelivered = 0.999
+
+// verdict is what one step of the sweep showed.
+type verdict struct {
+	rate float64
+	held bool
+	why  string // why the rate was not held
+	w    pushWindow
+}
+
+// judge decides whether a window holds its rate: at least
+// CeilingDelivered of the offered frames received, a p99 lag of the
+// window's broadcasts at most bound (a broadcast that missed a client
+// counts as unbounded), the latest reading fresh at every client, and no
+// client cut off. Ticks the server skipped count as offered and not
+// delivered.
+func judge(w *pushWindow, bound time.Duration) (bool, string) {
+	sp := w.spread
+	switch {
+	case w.stopErr != nil:
+		return false, fmt.Sprintf("client lost: %v", w.stopErr)
+	case w.offered() == 0:
+		return false, "no tick fell due in the window"
+	case sp.Delivered < CeilingDelivered:
+		return false, fmt.Sprintf("delivered %.2f%% of the offered frames (sent %.1f%% of the ticks)", 100*sp.Delivered, 100*w.sent())
+	case sp.LagP99 > bound:
+		if sp.LagP99 == loadgen.Unbounded {
+			return false, "lag p99 unbounded (over 1% of the broadcasts missed a client)"
+		}
+		return false, fmt.Sprintf("lag p99 %v over %v", sp.LagP99.Round(10*time.Microsecond), bound)
+	}
+	if ok, why := latest(w, bound); !ok {
+		return false, why
+	}
+	return true, ""
+}
+
+// latest reports whether every client received the window's latest reading:
+// the newest broadcast of the window any client got, within bound of its
+// due time, and due no more than bound before the window's last tick (so a
+// server that stopped sending does not pass with an old reading).
+func latest(w *pushWindow, bound time.Duration) (bool, string) {
+	sp := w.spread
+	switch age := staleness(w); {
+	case sp.Latest == 0:
+		return false, "no broadcast of the window received"
+	case age > bound:
+		return false, fmt.Sprintf("latest reading sent was due %v before the window's last tick", age.Round(time.Millisecond))
+	case sp.LatestOnTime < 1:
+		return false, fmt.Sprintf("latest reading reached %.1f%% of the clients within %v", 100*sp.LatestOnTime, bound)
+	}
+	return true, ""
+}
+
+// staleness is how long before the window's last tick the newest broadcast
+// of the window was due (its ts, truncated to the millisecond, is up to
+// 1 ms early: that much is forgiven).
+func staleness(w *pushWindow) time.Duration {
+	lastDue := w.t1.StartNS + int64(w.t1.Due)*w.t1.PeriodNS
+	return max(0, time.Duration(lastDue-w.spread.LatestTS*int64(time.Millisecond))-time.Millisecond)
+}
+
+// latestShare is the share of clients that got the window's latest reading
+// within the bound, 0 when it is stale or there is none.
+func latestShare(w *pushWindow, bound time.Duration) float64 {
+	if w.spread.Latest == 0 || staleness(w) > bound {
+		return 0
+	}
+	return w.spread.LatestOnTime
+}
+
+// sweep steps the rate up from c.From by c.Factor until try says a rate is
+// not held or the next rate would exceed c.To, then bisects (geometric
+// mean, whole Hz) c.Bisect times between the highest rate held and the
+// lowest not held. It returns every step in the order tried; an error of
+// try ends the sweep.
+func (c *Ceiling) sweep(try func(rate float64) (verdict, error)) ([]verdict, error) {
+	var steps []verdict
+	held, failed := 0.0, 0.0
+	for rate := c.From; rate <= c.To; rate = math.Round(rate * c.Factor) {
+		v, err := try(rate)
+		if err != nil {
+			return steps, err
+		}
+		steps = append(steps, v)
+		if !v.held {
+			failed = rate
+			break
+		}
+		held = rate
+	}
+	for range c.Bisect {
+		if failed == 0 || held == 0 {
+			break
+		}
+		rate := math.Round(math.Sqrt(held * failed))
+		if rate <= held || rate >= failed {
+			break
+		}
+		v, err := try(rate)
+		if err != nil {
+			return steps, err
+		}
+		steps = append(steps, v)
+		if v.held {
+			held = rate
+		} else {
+			failed = rate
+		}
+	}
+	return steps, nil
+}
+
+// ErrCeilingConfig reports a Ceiling that cannot run.
+var ErrCeilingConfig = errors.New("bad ceiling configuration")
+
+// Check reports a configuration that cannot run (ErrCeilingConfig); one
+// with Clients 0 is not checked further.
+func (c *Ceiling) Check() error {
+	switch {
+	case c.Clients < 0 || c.Clients > 10000:
+		return fmt.Errorf("%w: %d clients", ErrCeilingConfig, c.Clients)
+	case c.Clients == 0:
+		return nil
+	case c.From <= 0 || c.To < c.From || c.To > 10000:
+		return fmt.Errorf("%w: rates %g to %g Hz", ErrCeilingConfig, c.From, c.To)
+	case !(c.Factor >= 1.05 && c.Factor <= 10): // also rejects NaN
+		return fmt.Errorf("%w: factor %g (1.05 to 10)", ErrCeilingConfig, c.Factor)
+	case c.Bisect < 0 || c.Bisect > 10:
+		return fmt.Errorf("%w: %d bisection steps", ErrCeilingConfig, c.Bisect)
+	case c.Window <= 0 || c.Window > time.Minute || c.Warmup < 0 || c.Warmup > time.Minute:
+		return fmt.Errorf("%w: window %v, warm-up %v", ErrCeilingConfig, c.Window, c.Warmup)
+	case c.LagBound <= 0 || c.LagBound > 10*time.Second:
+		return fmt.Errorf("%w: lag bound %v", ErrCeilingConfig, c.LagBound)
+	}
+	return nil
+}
+
+// ceilingStep runs one step: a fresh server at rate, the clients, a
+// window.
+func ceilingStep(cfg Config, name, bin string, rate float64) (verdict, error) {
+	c := cfg.Ceiling
+	v := verdict{rate: rate}
+	p, err := StartServer(name, bin, rate, "")
+	if err != nil {
+		return v, err
+	}
+	defer p.Stop()
+	conns, err := loadgen.DialN(p.Addr, "/push", c.Clients)
+	if err != nil {
+		return v, err
+	}
+	// Frames later than the bound count as lost: waiting longer than it
+	// for the window's last ticks would change nothing.
+	v.w, err = measurePush(p, loadgen.StartPush(conns, c.LagBound), c.Warmup, c.Window, c.LagBound+100*time.Millisecond)
+	if err != nil {
+		return v, err
+	}
+	if errors.Is(v.w.stopErr, loadgen.ErrFrame) { // a broken frame is a bug, not a load limit
+		return v, v.w.stopErr
+	}
+	v.held, v.why = judge(&v.w, c.LagBound)
+	return v, nil
+}
+
+// ceiling sweeps one server's rate and adds the rows of the highest rate
+// held and of the highest step tried.
+func ceiling(cfg Config, res *Result, name, bin string) error {
+	c := cfg.Ceiling
+	steps, err := c.sweep(func(rate float64) (verdict, error) {
+		v, err := ceilingStep(cfg, name, bin, rate)
+		if err == nil {
+			sp := v.w.spread
+			line := fmt.Sprintf("%-10s   %5g Hz: sent %5.1f%% of %d ticks, delivered %6.2f%%, lag p50 %s p99 %s, %.0f frames/s",
+				name, rate, 100*v.w.sent(), v.w.offered(), 100*sp.Delivered, lagString(sp.LagP50), lagString(sp.LagP99),
+				float64(v.w.frames)/v.w.dur.Seconds())
+			if v.held {
+				line += ": held"
+			} else {
+				line += ": not held, " + v.why
+			}
+			cfg.logf("%s", line)
+		}
+		return v, err
+	})
+	if err != nil {
+		return err
+	}
+	tag := fmt.Sprintf("ceiling %d clients", c.Clients)
+	ttag := fmt.Sprintf("top step %d clients", c.Clients)
+	for _, r := range []struct {
+		name, unit string
+		b          Better
+	}{
+		{tag, "Hz", Higher}, {tag + ": frames/s", "", Higher}, {tag + ": CPU / frame", "µs", Lower},
+		{tag + ": loadgen CPU / frame", "µs", Lower}, {tag + ": lag p99", "ms", Lower},
+		{ttag, "Hz", Higher}, {ttag + ": frames/s", "", Higher}, {ttag + ": CPU / frame", "µs", Lower},
+		{ttag + ": loadgen CPU / frame", "µs", Lower}, {ttag + ": sent of offered", "%", Higher},
+		{ttag + ": delivered of offered", "%", Higher}, {ttag + ": lag p99 of complete", "ms", Lower},
+		{ttag + ": latest reading", "% clients", Higher},
+	} {
+		res.declare(r.name, r.unit, r.b)
+	}
+	var best, top *verdict
+	for i := range steps {
+		v := &steps[i]
+		if v.held && (best == nil || v.rate > best.rate) {
+			best = v
+		}
+		if top == nil || v.rate > top.rate {
+			top = v
+		}
+	}
+	if top == nil {
+		return ErrNoTraffic
+	}
+	if best == nil {
+		res.add(tag, "Hz", Higher, name, 0) // not even c.From held
+	} else {
+		w := &best.w
+		res.add(tag, "Hz", Higher, name, best.rate)
+		res.add(tag+": frames/s", "", Higher, name, float64(w.frames)/w.dur.Seconds())
+		if w.frames > 0 {
+			res.add(tag+": CPU / frame", "µs", Lower, name, float64(w.cpu)/float64(time.Microsecond)/float64(w.frames))
+			if w.selfOK {
+				res.add(tag+": loadgen CPU / frame", "µs", Lower, name, float64(w.self)/float64(time.Microsecond)/float64(w.frames))
+			}
+		}
+		res.add(tag+": lag p99", "ms", Lower, name, float64(w.spread.LagP99)/float64(time.Millisecond))
+	}
+	w := &top.w
+	res.add(ttag, "Hz", Higher, name, top.rate)
+	res.add(ttag+": frames/s", "", Higher, name, float64(w.frames)/w.dur.Seconds())
+	if w.frames > 0 {
+		res.add(ttag+": CPU / frame", "µs", Lower, name, float64(w.cpu)/float64(time.Microsecond)/float64(w.frames))
+		if w.selfOK {
+			res.add(ttag+": loadgen CPU / frame", "µs", Lower, name, float64(w.self)/float64(time.Microsecond)/float64(w.frames))
+		}
+	}
+	res.add(ttag+": sent of offered", "%", Higher, name, 100*w.sent())
+	res.add(ttag+": delivered of offered", "%", Higher, name, 100*w.spread.Delivered)
+	if w.spread.Complete > 0 {
+		res.add(ttag+": lag p99 of complete", "ms", Lower, name, float64(w.spread.CompleteLagP99)/float64(time.Millisecond))
+	}
+	res.add(ttag+": latest reading", "% clients", Higher, name, 100*latestShare(w, c.LagBound))
+	return nil
+}
+
+// lagString formats a lag for the log, "unbounded" for loadgen.Unbounded.
+func lagString(d time.Duration) string {
+	if d == loadgen.Unbounded {
+		return "unbounded"
+	}
+	return d.Round(10 * time.Microsecond).String()
+}
