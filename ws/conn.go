@@ -52,9 +52,9 @@ type Conn struct {
 
 	// Writer state, owned by the single active writer goroutine.
 	pongWire [maxCloseFrame]byte
-	iov      [][]byte    // fixed backing for bufs: SendQueue + 3 entries
+	iov      [][]byte    // fixed backing for bufs: SendQueue + 4 entries
 	bufs     net.Buffers // a field, so that WriteTo does not allocate
-	batch    []*outFrame // ring frames in the current writev
+	batch    []*outFrame // ring frames in the current writev (and cur)
 
 	mu        sync.Mutex
 	state     connState
@@ -70,15 +70,25 @@ type Conn struct {
 	closeWire []byte // the close frame to send; nil until closing starts
 	closeBuf  [maxCloseFrame]byte
 	closeSent bool
-	hangup    bool  // close TCP as soon as the close frame is written
-	drops     int   // consecutive frames dropped from a full ring
-	err       error // first cause of the close, given to OnClose
+	hangup    bool      // close TCP as soon as the close frame is written
+	cur       *outFrame // a frame cut short by a non-blocking write; its rest goes first
+	curOff    int       // bytes of cur already written
+	drops     int       // consecutive frames dropped from a full ring
+	err       error     // first cause of the close, given to OnClose
 
 	room        sync.Cond // on mu: signalled when ring room frees up or closing starts
 	subprotocol string    // negotiated in the handshake; "" for none
 
-	joined bool // in the broadcast set; guarded by s.mu
-	idx    int  // index in s.conns; guarded by s.mu
+	joined  bool   // in the broadcast set; guarded by s.mu
+	idx     int    // index in s.conns; guarded by s.mu
+	sh      *shard // the fan-out worker serving this connection
+	shIdx   int    // index in sh.conns; guarded by s.mu
+	joinSeq uint64 // broadcasts up to this sequence number predate joining; set under s.mu
+
+	// raw is the socket for non-blocking writes by the fan-out worker; nil
+	// where the net.Conn offers none (TLS, net.Pipe): then every frame goes
+	// through the writer goroutine.
+	raw rawConn
 }
 
 func (s *Server) newConn(nc net.Conn) *Conn {
@@ -87,8 +97,9 @@ func (s *Server) newConn(nc net.Conn) *Conn {
 		nc:    nc,
 		rbuf:  make([]byte, s.opts.ReadLimit+readSlack),
 		ring:  make([]*outFrame, s.opts.SendQueue),
-		iov:   make([][]byte, s.opts.SendQueue+3),
-		batch: make([]*outFrame, s.opts.SendQueue),
+		iov:   make([][]byte, s.opts.SendQueue+4),
+		batch: make([]*outFrame, s.opts.SendQueue+1),
+		raw:   rawOf(nc),
 	}
 	c.writeFn = c.writeLoop
 	c.room.L = &c.mu
@@ -282,43 +293,46 @@ func (c *Conn) unhold() {
 	}
 }
 
-// enqueue queues a shared broadcast frame. A full ring drops its oldest
-// broadcast frame (the latest reading wins); MaxDrops drops in a row close
-// the connection with 1008. It reports whether f was queued.
-func (c *Conn) enqueue(f *outFrame) bool {
-	c.mu.Lock()
+// enqueueLocked queues a shared broadcast frame, taking a reference. A
+// full ring drops its oldest broadcast frame (the latest reading wins);
+// MaxDrops drops in a row start closing the connection with 1008, and slow
+// reports it: the caller must then call afterEnqueue once c.mu is released.
+func (c *Conn) enqueueLocked(f *outFrame) (queued, slow bool) {
 	if c.state != stateOpen || c.closeWire != nil {
-		c.mu.Unlock()
-		return false
+		return false, false
 	}
 	if c.tail-c.head == uint32(len(c.ring)) {
 		c.s.stats.drops.Add(1)
 		c.drops++
 		if limit := c.s.opts.MaxDrops; limit > 0 && c.drops >= limit {
-			drops := c.drops
 			c.startCloseLocked(0, "", c.s.slowWire, false,
 				fmt.Errorf("ws: write frames: %w", CloseError{Code: StatusPolicyViolation, Reason: "slow consumer"}))
 			c.s.stats.slow.Add(1)
-			start := c.wakeLocked()
-			c.mu.Unlock()
-			c.afterCloseStarted(start, false)
-			c.s.log.Warn("ws: closing slow consumer", "remote", c.nc.RemoteAddr().String(), "drops", drops)
-			return false
+			return false, true
 		}
 		if !c.dropOldestLocked() {
-			c.mu.Unlock() // the ring is full of Send frames: drop the new one
-			return false
+			return false, false // the ring is full of Send frames: drop the new one
 		}
 	} else {
 		c.drops = 0
 	}
 	f.refs.Add(1)
-	start := c.pushLocked(f)
-	c.mu.Unlock()
-	if start {
+	c.ring[c.tail&uint32(len(c.ring)-1)] = f
+	c.tail++
+	return true, false
+}
+
+// afterEnqueue starts the writer goroutine if startWriter, and finishes a
+// slow-consumer close begun by enqueueLocked.
+func (c *Conn) afterEnqueue(startWriter, slow bool) {
+	if slow {
+		c.afterCloseStarted(startWriter, false)
+		c.s.log.Warn("ws: closing slow consumer", "remote", c.nc.RemoteAddr().String(), "drops", c.s.opts.MaxDrops)
+		return
+	}
+	if startWriter {
 		go c.writeFn()
 	}
-	return true
 }
 
 // dropOldestLocked removes the oldest broadcast frame from the ring,
@@ -449,6 +463,10 @@ func (c *Conn) closeTCP(cause error) {
 		c.err = cause
 	}
 	c.releaseRingLocked()
+	if c.cur != nil {
+		c.cur.release()
+		c.cur = nil
+	}
 	c.room.Broadcast()
 	c.mu.Unlock()
 	_ = c.nc.Close()

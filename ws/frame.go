@@ -20,7 +20,8 @@ type outFrame struct {
 	buf    []byte // fixed backing: headroom + MaxBroadcast bytes
 	wire   []byte // header and payload, a window into buf
 	refs   atomic.Int32
-	pooled bool // from the shared pool; false for a Conn.Send frame
+	pooled bool   // from the shared pool; false for a Conn.Send frame
+	seq    uint64 // broadcast sequence number (Server.bseq); 0 for a Conn.Send frame
 }
 
 // fill encodes payload as one final text frame into f. The payload must fit

@@ -196,8 +196,13 @@ type Server struct {
 
 	reserved atomic.Int64 // handshakes in progress plus open connections, for MaxConns
 
+	shards []*shard      // fan-out workers, one per CPU
+	bseq   atomic.Uint64 // sequence number of the last broadcast
+
 	mu        sync.RWMutex
 	conns     []*Conn // every open connection; joined ones receive broadcasts
+	joinedN   int     // how many of conns have joined
+	nextShard int     // round-robin assignment of new connections to shards
 	shutdown  bool
 	kaRunning bool          // the keepalive goroutine runs
 	kaWake    chan struct{} // wakes it when the last connection leaves
@@ -214,7 +219,11 @@ type Server struct {
 func NewServer(o *Options) *Server {
 	s := &Server{opts: o.cloneWithDefaults(), kaWake: make(chan struct{}, 1)}
 	s.log = s.opts.Logger
-	s.pool = newFramePool(2*s.opts.SendQueue+2, s.opts.MaxBroadcast)
+	s.shards = newShards(s)
+	// Frames are referenced by the connections' rings and writers (up to
+	// 2*SendQueue per connection) and by the shard queues and workers (up
+	// to 2*SendQueue per shard, but a worker takes what its queue holds).
+	s.pool = newFramePool((2+len(s.shards))*s.opts.SendQueue+2, s.opts.MaxBroadcast)
 	var b [maxCloseFrame]byte
 	n := frame.Put(b[:], frame.Header{Fin: true, Opcode: frame.OpPing})
 	s.pingWire = append([]byte(nil), b[:n]...)
@@ -223,15 +232,17 @@ func NewServer(o *Options) *Server {
 	return s
 }
 
-// Broadcast queues payload, one text message, to every open connection
-// and returns how many connections it was queued to. The payload is framed
-// once into a frame from the fixed pool and shared by all connections; it
-// is copied, so the caller may reuse it at once. Broadcast never blocks on
-// a client and does not allocate. A connection whose queue is full drops its
-// oldest broadcast frame. If every pool frame is still in use (stalled
-// clients), the call is skipped and counted in Stats.SkippedTicks; the next
-// one carries the latest data anyway. The payload must be valid UTF-8 and at
-// most MaxBroadcast bytes.
+// Broadcast sends payload, one text message, to every connection in the
+// broadcast set and returns how many connections that is. The payload is
+// framed once into a frame from the fixed pool and shared by all
+// connections; it is copied, so the caller may reuse it at once. Broadcast
+// never blocks on a client and does not allocate: it hands the frame to the
+// fan-out workers (one per CPU) and returns. A worker writes the frame at
+// once to each idle connection, without blocking, and queues it for a busy
+// one, whose ring drops its oldest broadcast frame when full. If every pool
+// frame is still in use (stalled clients), the call is skipped and counted
+// in Stats.SkippedTicks; the next one carries the latest data anyway. The
+// payload must be valid UTF-8 and at most MaxBroadcast bytes.
 func (s *Server) Broadcast(payload []byte) int {
 	if len(payload) > s.opts.MaxBroadcast {
 		s.stats.tooBig.Add(1)
@@ -239,7 +250,7 @@ func (s *Server) Broadcast(payload []byte) int {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if len(s.conns) == 0 {
+	if s.joinedN == 0 {
 		return 0
 	}
 	f := s.pool.get()
@@ -248,15 +259,15 @@ func (s *Server) Broadcast(payload []byte) int {
 		return 0
 	}
 	f.fill(payload)
-	n := 0
-	for _, c := range s.conns {
-		if c.joined && c.enqueue(f) {
-			n++
+	f.seq = s.bseq.Add(1)
+	for _, sh := range s.shards {
+		if n := len(sh.conns); n > 0 {
+			sh.push(f, n)
 		}
 	}
 	f.release()
 	s.stats.broadcasts.Add(1)
-	return n
+	return s.joinedN
 }
 
 // Stats returns a snapshot of the server's counters.
@@ -310,6 +321,12 @@ func (s *Server) open(c *Conn) {
 	}
 	s.mu.Lock()
 	c.joined = true
+	s.joinedN++
+	c.joinSeq = s.bseq.Load()
+	c.sh = s.shards[s.nextShard%len(s.shards)]
+	s.nextShard++
+	c.shIdx = len(c.sh.conns)
+	c.sh.conns = append(c.sh.conns, c)
 	s.mu.Unlock()
 	c.unhold()
 	go c.readLoop()
@@ -324,6 +341,16 @@ func (s *Server) remove(c *Conn) {
 		s.conns[c.idx].idx = c.idx
 		s.conns[last] = nil
 		s.conns = s.conns[:last]
+	}
+	if c.joined {
+		c.joined = false
+		s.joinedN--
+		sh := c.sh
+		last := len(sh.conns) - 1
+		sh.conns[c.shIdx] = sh.conns[last]
+		sh.conns[c.shIdx].shIdx = c.shIdx
+		sh.conns[last] = nil
+		sh.conns = sh.conns[:last]
 	}
 	empty := len(s.conns) == 0
 	s.reserved.Add(-1) // before unlocking, so that Stats().Conns never runs ahead of MaxConns

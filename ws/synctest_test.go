@@ -135,6 +135,7 @@ func TestDropOldest(t *testing.T) {
 			if n := s.Broadcast([]byte(m)); n != 1 {
 				t.Fatalf("Broadcast(%s) queued to %d", m, n)
 			}
+			synctest.Wait() // the fan-out worker has queued m
 		}
 		if st := s.Stats(); st.Drops != 2 {
 			t.Fatalf("drops %d, want 2", st.Drops)
@@ -157,9 +158,15 @@ func TestMaxDropsClosesSlowConsumer(t *testing.T) {
 		synctest.Wait()
 		for _, m := range []string{"2", "3", "4", "5"} {
 			s.Broadcast([]byte(m))
+			synctest.Wait() // the fan-out worker has queued m
 		}
-		if n := s.Broadcast([]byte("6")); n != 0 {
-			t.Fatalf("third drop: queued to %d, want 0 (closing)", n)
+		if st := s.Stats(); st.SlowClosed != 0 || st.Drops != 2 {
+			t.Fatalf("after two drops: stats %+v", st)
+		}
+		s.Broadcast([]byte("6"))
+		synctest.Wait()
+		if st := s.Stats(); st.SlowClosed != 1 || st.Drops != 3 {
+			t.Fatalf("third drop: stats %+v, want the connection closed as slow", st)
 		}
 		if p, err := c.ReadText(); err != nil || string(p) != "1" {
 			t.Fatalf("read %q, %v", p, err)

@@ -21,6 +21,15 @@ func (c *Conn) writeLoop() {
 			return
 		}
 		c.bufs = c.iov[:0]
+		nb := 0
+		if c.cur != nil {
+			// The rest of a frame the fan-out worker's non-blocking write
+			// cut short: nothing may come between its bytes.
+			c.bufs = append(c.bufs, c.cur.wire[c.curOff:])
+			c.batch[0] = c.cur
+			nb = 1
+			c.cur = nil
+		}
 		if c.pong {
 			n := copy(c.pongWire[:], c.pongStage[:c.pongN])
 			c.bufs = append(c.bufs, c.pongWire[:n])
@@ -30,7 +39,6 @@ func (c *Conn) writeLoop() {
 			c.bufs = append(c.bufs, c.s.pingWire)
 			c.ping = false
 		}
-		nb := 0
 		closing, hangup := false, false
 		if c.closeWire != nil && (!c.hangup || c.head == c.tail) {
 			if !c.closeSent {

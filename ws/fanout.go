@@ -1,0 +1,209 @@
+package ws
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"syscall"
+)
+
+// maxShards caps the fan-out workers of one Server.
+const maxShards = 8
+
+// A shard is one fan-out worker's share of the broadcast set. Broadcast
+// appends each frame to every shard's queue and returns; the shard's worker
+// goroutine (started when its queue fills from empty, exiting when it is
+// empty again) takes every queued frame at once and hands them to each of
+// its connections:
+//
+//   - a connection with nothing queued and no writer running gets them
+//     written at once, on the worker, with one non-blocking writev: no
+//     goroutine switch, no lock held across the system call, no write
+//     deadline (a non-blocking write cannot stall);
+//   - whatever the socket does not take (a full send buffer), and every
+//     frame for a connection that is already busy, goes to the connection's
+//     ring and its writer goroutine, which blocks with WriteTimeout.
+//
+// A worker that falls behind finds several broadcasts queued and sends them
+// to each connection in one writev, so the cost per frame falls as the load
+// rises. With one shard per CPU (at most maxShards) the fan-out of one
+// broadcast runs in parallel.
+type shard struct {
+	s *Server
+
+	// Guarded by s.mu: the connections of this shard in the broadcast set.
+	conns []*Conn
+
+	qmu     sync.Mutex
+	queue   []*outFrame // power-of-two ring of frames to fan out
+	head    uint32
+	tail    uint32
+	running bool
+
+	// Owned by the running worker.
+	batch []*outFrame
+	raw   rawBatch
+	runFn func() // sh.run, bound once so that starting the worker does not allocate
+}
+
+func newShards(s *Server) []*shard {
+	n := runtime.GOMAXPROCS(0)
+	n = max(1, min(n, maxShards))
+	shards := make([]*shard, n)
+	for i := range shards {
+		sh := &shard{
+			s:     s,
+			queue: make([]*outFrame, s.opts.SendQueue),
+			batch: make([]*outFrame, s.opts.SendQueue),
+		}
+		sh.raw.init(s.opts.SendQueue)
+		sh.runFn = sh.run
+		shards[i] = sh
+	}
+	return shards
+}
+
+// push queues f (taking a reference) for this shard's connections and
+// starts the worker if it is not running. A full queue drops its oldest
+// frame: the worker is behind, and the newest reading wins.
+func (sh *shard) push(f *outFrame, conns int) {
+	f.refs.Add(1)
+	sh.qmu.Lock()
+	m := uint32(len(sh.queue) - 1)
+	if sh.tail-sh.head == uint32(len(sh.queue)) {
+		old := sh.queue[sh.head&m]
+		sh.queue[sh.head&m] = nil
+		sh.head++
+		old.release()
+		sh.s.stats.drops.Add(uint64(conns))
+	}
+	sh.queue[sh.tail&m] = f
+	sh.tail++
+	start := !sh.running
+	sh.running = true
+	sh.qmu.Unlock()
+	if start {
+		go sh.runFn()
+	}
+}
+
+// busy reports whether the worker runs or has frames queued.
+func (sh *shard) busy() bool {
+	sh.qmu.Lock()
+	defer sh.qmu.Unlock()
+	return sh.running || sh.head != sh.tail
+}
+
+// run is the shard's worker goroutine.
+func (sh *shard) run() {
+	for {
+		sh.qmu.Lock()
+		n := 0
+		m := uint32(len(sh.queue) - 1)
+		for sh.head != sh.tail {
+			sh.batch[n] = sh.queue[sh.head&m]
+			sh.queue[sh.head&m] = nil
+			sh.head++
+			n++
+		}
+		if n == 0 {
+			sh.running = false
+			sh.qmu.Unlock()
+			return
+		}
+		sh.qmu.Unlock()
+
+		fs := sh.batch[:n]
+		sh.s.mu.RLock()
+		for _, c := range sh.conns {
+			c.deliver(sh, fs)
+		}
+		sh.s.mu.RUnlock()
+		for i, f := range fs {
+			f.release()
+			fs[i] = nil
+		}
+	}
+}
+
+// deliver hands this shard's batch of broadcast frames to c: written at
+// once if c is idle, else queued to its ring. Frames broadcast before c
+// joined are skipped.
+func (c *Conn) deliver(sh *shard, fs []*outFrame) {
+	for len(fs) > 0 && fs[0].seq <= c.joinSeq {
+		fs = fs[1:]
+	}
+	if len(fs) == 0 {
+		return
+	}
+	c.mu.Lock()
+	if c.state != stateOpen || c.closeWire != nil {
+		c.mu.Unlock()
+		return
+	}
+	if c.raw != nil && !c.writing && !c.held && c.head == c.tail && c.cur == nil && !c.ping && !c.pong {
+		c.writing = true
+		c.drops = 0
+		c.mu.Unlock()
+		c.writeNow(sh, fs)
+		return
+	}
+	queued, slow := false, false
+	for _, f := range fs {
+		q, sl := c.enqueueLocked(f)
+		queued, slow = queued || q, slow || sl
+		if sl {
+			break
+		}
+	}
+	start := (queued || slow) && c.wakeLocked()
+	c.mu.Unlock()
+	c.afterEnqueue(start, slow)
+}
+
+// writeNow writes fs to c with one non-blocking writev on the calling
+// worker. The caller has set c.writing, so nothing else writes meanwhile.
+// What the socket does not take goes to c.cur (a frame cut short, whose
+// rest must precede everything else) and the ring, and c's writer
+// goroutine takes over.
+func (c *Conn) writeNow(sh *shard, fs []*outFrame) {
+	n, err := sh.raw.writev(c.raw, fs)
+	if err != nil && !errors.Is(err, syscall.EAGAIN) {
+		c.closeTCP(fmt.Errorf("ws: write frames: %w", err))
+		c.mu.Lock()
+		c.writing = false
+		c.mu.Unlock()
+		return
+	}
+	c.mu.Lock()
+	if c.state == stateClosed {
+		c.writing = false
+		c.mu.Unlock()
+		return
+	}
+	slow := false
+	for _, f := range fs {
+		if n >= len(f.wire) {
+			n -= len(f.wire)
+			continue
+		}
+		if n > 0 {
+			f.refs.Add(1)
+			c.cur, c.curOff = f, n
+			n = 0
+			continue
+		}
+		if _, slow = c.enqueueLocked(f); slow {
+			break
+		}
+	}
+	// Hand over to a writer goroutine (c.writing stays set) if anything is
+	// left, including control frames and a close queued meanwhile.
+	start := c.cur != nil || c.head != c.tail || c.ping || c.pong || (c.closeWire != nil && !c.closeSent)
+	if !start {
+		c.writing = false
+	}
+	c.mu.Unlock()
+	c.afterEnqueue(start, slow)
+}
