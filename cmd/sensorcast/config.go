@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"regexp"
 	"strings"
 	"time"
 
@@ -89,8 +88,8 @@ func parseConfig(path string, src []byte) (*Config, error) {
 			return nil, fmt.Errorf("%s:%d: %s%s", path, pe.Position.Line, pe.Message, key)
 		}
 		// Type mismatches come as "toml: line N (last key ...): ...".
-		if m := tomlLine.FindStringSubmatch(err.Error()); m != nil {
-			return nil, fmt.Errorf("%s:%s: %s", path, m[1], m[2])
+		if line, rest, ok := tomlLine(err.Error()); ok {
+			return nil, fmt.Errorf("%s:%s: %s", path, line, rest)
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -134,27 +133,90 @@ func parseConfig(path string, src []byte) (*Config, error) {
 // including) line to, where a sensor's key is assigned or, for a table
 // such as "filter.temperature", where its header is; or 0.
 func lineOfKeyIn(src []byte, key string, from, to int) int {
-	re := regexp.MustCompile(`^\s*("?)` + regexp.QuoteMeta(key) + `("?)\s*=`)
+	match := func(l string) bool { return assigns(l, key) }
 	if strings.Contains(key, ".") {
-		re = regexp.MustCompile(`^\s*\[\s*sensor\.` + regexp.QuoteMeta(key) + `\s*\]`)
+		match = func(l string) bool { return isHeader(l, "[", "sensor."+key, "]") }
 	}
 	for i, l := range strings.Split(string(src), "\n") {
-		if n := i + 1; n >= from && n < to && re.MatchString(l) {
+		if n := i + 1; n >= from && n < to && match(l) {
 			return n
 		}
 	}
 	return 0
 }
 
-var tomlLine = regexp.MustCompile(`^toml: line (\d+) (.*)$`)
+// The line matching below is written out by hand rather than with regexp,
+// which would be its only user in the binary (about 200 kB of an arm64
+// build with its Unicode tables).
 
-var sensorHeader = regexp.MustCompile(`^\s*\[\[\s*sensor\s*\]\]`)
+// isSpace reports whether b is white space as in a regexp's \s.
+func isSpace(b byte) bool {
+	return b == ' ' || b == '\t' || b == '\n' || b == '\f' || b == '\r'
+}
+
+func trimSpaceLeft(s string) string {
+	for s != "" && isSpace(s[0]) {
+		s = s[1:]
+	}
+	return s
+}
+
+// assigns reports whether line l assigns key: it starts, after white
+// space, with key or "key", then white space and "=". (A key may itself
+// start with white space, so each indent is tried.)
+func assigns(l, key string) bool {
+	for {
+		for _, open := range []string{"", `"`} {
+			rest, ok := strings.CutPrefix(l, open+key)
+			if !ok {
+				continue
+			}
+			for _, shut := range []string{"", `"`} {
+				if r, ok := strings.CutPrefix(rest, shut); ok && strings.HasPrefix(trimSpaceLeft(r), "=") {
+					return true
+				}
+			}
+		}
+		if l == "" || !isSpace(l[0]) {
+			return false
+		}
+		l = l[1:]
+	}
+}
+
+// isHeader reports whether line l starts, after white space, with the
+// header open+name+shut ("[" or "[[" and "]" or "]]"), with white space
+// allowed inside the brackets.
+func isHeader(l, open, name, shut string) bool {
+	rest, ok := strings.CutPrefix(trimSpaceLeft(l), open)
+	if !ok {
+		return false
+	}
+	rest, ok = strings.CutPrefix(trimSpaceLeft(rest), name)
+	return ok && strings.HasPrefix(trimSpaceLeft(rest), shut)
+}
+
+// tomlLine splits toml's "toml: line N rest" error text into N and rest.
+func tomlLine(msg string) (line, rest string, ok bool) {
+	msg, ok = strings.CutPrefix(msg, "toml: line ")
+	if !ok {
+		return "", "", false
+	}
+	n := 0
+	for n < len(msg) && msg[n] >= '0' && msg[n] <= '9' {
+		n++
+	}
+	if n == 0 || n == len(msg) || msg[n] != ' ' || strings.Contains(msg[n+1:], "\n") {
+		return "", "", false
+	}
+	return msg[:n], msg[n+1:], true
+}
 
 // sensorHeaderLines returns the 1-based line of each [[sensor]] header.
 func sensorHeaderLines(src []byte) []int {
 	var lines []int
 	for i, l := range strings.Split(string(src), "\n") {
-		if sensorHeader.MatchString(l) {
+		if isHeader(l, "[[", "sensor", "]]") {
 			lines = append(lines, i+1)
 		}
 	}
@@ -163,9 +225,8 @@ func sensorHeaderLines(src []byte) []int {
 
 // lineOfKey returns the 1-based line where key is first assigned, or 0.
 func lineOfKey(src []byte, key string) int {
-	re := regexp.MustCompile(`^\s*("?)` + regexp.QuoteMeta(key) + `("?)\s*=`)
 	for i, l := range strings.Split(string(src), "\n") {
-		if re.MatchString(l) {
+		if assigns(l, key) {
 			return i + 1
 		}
 	}

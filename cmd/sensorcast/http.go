@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -152,11 +151,23 @@ func (a *api) historyCSV(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusNotFound, fmt.Sprintf("no sensor %q on this device", sensor))
 		return
 	}
-	w.Header().Set("Content-Disposition", `attachment; filename="`+safeFileName.ReplaceAllString(sensor, "_")+`.csv"`)
+	w.Header().Set("Content-Disposition", `attachment; filename="`+safeFileName(sensor)+`.csv"`)
 	reply(w, r, "text/csv; charset=utf-8; header=present", body)
 }
 
-var safeFileName = regexp.MustCompile(`[^A-Za-z0-9._-]`)
+// safeFileName replaces each character of s but ASCII letters, digits,
+// '.', '_' and '-' with '_' (an invalid UTF-8 byte counts as one).
+func safeFileName(s string) string {
+	b := make([]byte, 0, len(s))
+	for _, r := range s {
+		if r < 0x80 && (r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-') {
+			b = append(b, byte(r))
+		} else {
+			b = append(b, '_')
+		}
+	}
+	return string(b)
+}
 
 // errSince explains the forms parseSince accepts.
 var errSince = errors.New(`since must be Unix milliseconds (1795721607120), an RFC 3339 time (2026-11-26T19:33:27Z) or a duration back from now (10m, 1h30m)`)
