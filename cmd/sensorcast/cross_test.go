@@ -122,7 +122,7 @@ func TestCrossBuild(t *testing.T) {
 			for _, s := range info.Settings {
 				settings = append(settings, s.Key+"="+s.Value)
 			}
-			for _, want := range append(tc.settings, "CGO_ENABLED=0", "-trimpath=true") {
+			for _, want := range append(tc.settings, "CGO_ENABLED=0", "-trimpath=true", "-tags=nethttpomithttp2") {
 				if !strings.Contains(" "+strings.Join(settings, " ")+" ", " "+want+" ") {
 					t.Errorf("build setting %s missing; settings: %v", want, settings)
 				}
