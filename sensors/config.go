@@ -11,12 +11,13 @@ import (
 	"sync"
 	"time"
 
+	"periph.io/x/conn/v3/driver/driverreg"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2creg"
 	"periph.io/x/conn/v3/physic"
-	"periph.io/x/host/v3"
+	_ "periph.io/x/host/v3/gpioioctl" // registers the GPIO character device's lines
 	"periph.io/x/host/v3/sysfs"
 
 	"github.com/sensorcast/sensorcast/sensors/reading"
@@ -355,10 +356,23 @@ type Hardware struct {
 	initErr  error
 }
 
+// InitHost loads the periph.io host drivers that the sensors use, and only
+// those: periph's sysfs drivers (the I²C buses of /dev/i2c-N) and the lines
+// of the kernel's GPIO character device, which GPIO sources find by name
+// ("GPIO17"). periph's host.Init would also link and probe every board and
+// SoC driver (Allwinner, BCM283x registers through /dev/gpiomem, Pine64,
+// the Pi's header pin aliases): about 300 kB of an arm64 binary and their
+// tables in memory at start, for register access no sensor here uses. Like
+// host.Init, it may be called more than once; later calls return the first
+// result.
+func InitHost() (*driverreg.State, error) {
+	return driverreg.Init()
+}
+
 // initHost loads periph's host drivers once.
 func (hw *Hardware) initHost() error {
 	hw.initOnce.Do(func() {
-		if _, err := host.Init(); err != nil {
+		if _, err := InitHost(); err != nil {
 			hw.initErr = fmt.Errorf("sensors: load periph host drivers: %w", err)
 		}
 	})

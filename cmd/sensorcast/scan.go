@@ -10,14 +10,13 @@ import (
 
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2creg"
-	"periph.io/x/host/v3"
 
 	"github.com/sensorcast/sensorcast/sensors"
 )
 
 // openScanBus opens an I²C bus for scan; tests replace it.
 var openScanBus = func(name string) (i2c.BusCloser, error) {
-	if _, err := host.Init(); err != nil {
+	if _, err := sensors.InitHost(); err != nil {
 		return nil, fmt.Errorf("load periph host drivers: %w", err)
 	}
 	return i2creg.Open(name)
