@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"time"
 
 	"github.com/sensorcast/sensorcast/bench/loadgen"
@@ -41,8 +42,9 @@ type verdict struct {
 // judge decides whether a window holds its rate: at least
 // CeilingDelivered of the offered frames received, a p99 lag of the
 // window's broadcasts at most bound (a broadcast that missed a client
-// counts as unbounded), the latest reading fresh at every client, and no
-// client cut off. Ticks the server skipped count as offered and not
+// counts as unbounded), every client holding a reading due at most bound
+// plus one period before each freshness sample, and no client cut off.
+// Ticks not sent by the end of the window count as offered and not
 // delivered.
 func judge(w *pushWindow, bound time.Duration) (bool, string) {
 	sp := w.spread
@@ -59,44 +61,11 @@ func judge(w *pushWindow, bound time.Duration) (bool, string) {
 		}
 		return false, fmt.Sprintf("lag p99 %v over %v", sp.LagP99.Round(10*time.Microsecond), bound)
 	}
-	if ok, why := latest(w, bound); !ok {
-		return false, why
+	if w.samples == 0 || w.freshMin < 1 {
+		return false, fmt.Sprintf("at the worst of %d samples %.1f%% of the clients had a reading due within %v",
+			w.samples, 100*w.freshMin, bound+time.Duration(w.t1.PeriodNS))
 	}
 	return true, ""
-}
-
-// latest reports whether every client received the window's latest reading:
-// the newest broadcast of the window any client got, within bound of its
-// due time, and due no more than bound before the window's last tick (so a
-// server that stopped sending does not pass with an old reading).
-func latest(w *pushWindow, bound time.Duration) (bool, string) {
-	sp := w.spread
-	switch age := staleness(w); {
-	case sp.Latest == 0:
-		return false, "no broadcast of the window received"
-	case age > bound:
-		return false, fmt.Sprintf("latest reading sent was due %v before the window's last tick", age.Round(time.Millisecond))
-	case sp.LatestOnTime < 1:
-		return false, fmt.Sprintf("latest reading reached %.1f%% of the clients within %v", 100*sp.LatestOnTime, bound)
-	}
-	return true, ""
-}
-
-// staleness is how long before the window's last tick the newest broadcast
-// of the window was due (its ts, truncated to the millisecond, is up to
-// 1 ms early: that much is forgiven).
-func staleness(w *pushWindow) time.Duration {
-	lastDue := w.t1.StartNS + int64(w.t1.Due)*w.t1.PeriodNS
-	return max(0, time.Duration(lastDue-w.spread.LatestTS*int64(time.Millisecond))-time.Millisecond)
-}
-
-// latestShare is the share of clients that got the window's latest reading
-// within the bound, 0 when it is stale or there is none.
-func latestShare(w *pushWindow, bound time.Duration) float64 {
-	if w.spread.Latest == 0 || staleness(w) > bound {
-		return 0
-	}
-	return w.spread.LatestOnTime
 }
 
 // sweep steps the rate up from c.From by c.Factor until try says a rate is
@@ -182,7 +151,7 @@ func ceilingStep(cfg Config, name, bin string, rate float64) (verdict, error) {
 	}
 	// Frames later than the bound count as lost: waiting longer than it
 	// for the window's last ticks would change nothing.
-	v.w, err = measurePush(p, loadgen.StartPush(conns, c.LagBound), c.Warmup, c.Window, c.LagBound+100*time.Millisecond)
+	v.w, err = measurePush(p, loadgen.StartPush(conns, c.LagBound), c.Warmup, c.Window, c.LagBound+100*time.Millisecond, c.LagBound)
 	if err != nil {
 		return v, err
 	}
@@ -201,9 +170,9 @@ func ceiling(cfg Config, res *Result, name, bin string) error {
 		v, err := ceilingStep(cfg, name, bin, rate)
 		if err == nil {
 			sp := v.w.spread
-			line := fmt.Sprintf("%-10s   %5g Hz: sent %5.1f%% of %d ticks, delivered %6.2f%%, lag p50 %s p99 %s, %.0f frames/s",
-				name, rate, 100*v.w.sent(), v.w.offered(), 100*sp.Delivered, lagString(sp.LagP50), lagString(sp.LagP99),
-				float64(v.w.frames)/v.w.dur.Seconds())
+			line := fmt.Sprintf("%-10s   %5g Hz: sent %5.1f%% of %d ticks, delivered %6.2f%%, lag p50 %s p99 %s, latest reading at %.1f%% of clients (worst), %.0f frames/s, CPU server %.0f%% loadgen %.0f%% of %d cores",
+				name, rate, 100*v.w.sent(), v.w.offered(), 100*sp.Delivered, lagString(sp.LagP50), lagString(sp.LagP99), 100*v.w.freshMin,
+				float64(v.w.frames)/v.w.dur.Seconds(), 100*v.w.busy(v.w.cpu), 100*v.w.busy(v.w.self), runtime.NumCPU())
 			if v.held {
 				line += ": held"
 			} else {
@@ -227,7 +196,7 @@ func ceiling(cfg Config, res *Result, name, bin string) error {
 		{ttag, "Hz", Higher}, {ttag + ": frames/s", "", Higher}, {ttag + ": CPU / frame", "µs", Lower},
 		{ttag + ": loadgen CPU / frame", "µs", Lower}, {ttag + ": sent of offered", "%", Higher},
 		{ttag + ": delivered of offered", "%", Higher}, {ttag + ": lag p99 of complete", "ms", Lower},
-		{ttag + ": latest reading", "% clients", Higher},
+		{ttag + ": latest reading, worst", "% clients", Higher}, {ttag + ": server+loadgen CPU", "% machine", Lower},
 	} {
 		res.declare(r.name, r.unit, r.b)
 	}
@@ -272,8 +241,20 @@ func ceiling(cfg Config, res *Result, name, bin string) error {
 	if w.spread.Complete > 0 {
 		res.add(ttag+": lag p99 of complete", "ms", Lower, name, float64(w.spread.CompleteLagP99)/float64(time.Millisecond))
 	}
-	res.add(ttag+": latest reading", "% clients", Higher, name, 100*latestShare(w, c.LagBound))
+	res.add(ttag+": latest reading, worst", "% clients", Higher, name, 100*w.freshMin)
+	if w.selfOK {
+		// Near 100 %: the machine, not the server's design, set the limit.
+		res.add(ttag+": server+loadgen CPU", "% machine", Lower, name, 100*w.busy(w.cpu+w.self))
+	}
 	return nil
+}
+
+// busy is cpu as a share of all the machine's cores over the window.
+func (w *pushWindow) busy(cpu time.Duration) float64 {
+	if w.dur <= 0 {
+		return 0
+	}
+	return float64(cpu) / float64(w.dur) / float64(runtime.NumCPU())
 }
 
 // lagString formats a lag for the log, "unbounded" for loadgen.Unbounded.

@@ -54,40 +54,34 @@ func TestSweep(t *testing.T) {
 	}
 }
 
-// window returns a window of 100 ticks at 100 Hz starting at 10 s (Unix),
-// every frame delivered to 10 clients, lag p99 20 ms, the latest reading
-// (tick 200, due at 12 s) on time everywhere.
+// window returns a window of 100 ticks at 100 Hz, every frame delivered
+// to 10 clients, lag p99 20 ms, every client fresh at all 11 samples.
 func window() pushWindow {
 	t0 := peer.Ticks{StartNS: 10e9, PeriodNS: 10e6, Due: 100, Sent: 100}
 	t1 := t0
 	t1.Due, t1.Sent = 200, 200
-	return pushWindow{t0: t0, t1: t1, frames: 1000, dur: time.Second, spread: loadgen.Spread{
+	return pushWindow{t0: t0, t1: t1, frames: 1000, dur: time.Second, freshMin: 1, samples: 11, spread: loadgen.Spread{
 		Broadcasts: 100, Sent: 100, Complete: 100, Delivered: 1, OnTime: 1,
 		LagP50: 5 * time.Millisecond, LagP99: 20 * time.Millisecond, CompleteLagP99: 20 * time.Millisecond,
-		Latest: 200, LatestTS: 12_000, LatestOnTime: 1,
 	}}
 }
 
 func TestJudge(t *testing.T) {
 	const bound = 100 * time.Millisecond
-	if w := window(); !must(judge(&w, bound)) || latestShare(&w, bound) != 1 {
+	if w := window(); !must(judge(&w, bound)) {
 		t.Fatalf("a clean window is not held: %v", why(judge(&w, bound)))
 	}
 	for name, tc := range map[string]struct {
 		change func(*pushWindow)
 		want   string
-		share  float64
 	}{
-		"client lost":   {func(w *pushWindow) { w.stopErr = errors.New("reset") }, "client lost", 1},
-		"no ticks":      {func(w *pushWindow) { w.t1 = w.t0 }, "no tick", -1},
-		"lost frames":   {func(w *pushWindow) { w.spread.Delivered = 0.998 }, "delivered 99.80%", 1},
-		"lagging":       {func(w *pushWindow) { w.spread.LagP99 = 101 * time.Millisecond }, "lag p99 101ms", 1},
-		"missed client": {func(w *pushWindow) { w.spread.LagP99 = loadgen.Unbounded }, "unbounded", 1},
-		"stale latest": {func(w *pushWindow) {
-			w.spread.Latest, w.spread.LatestTS = 189, 11_890 // 110 ms before tick 200
-		}, "due 109ms before", 0}, // less the forgiven 1 ms
-		"latest missed": {func(w *pushWindow) { w.spread.LatestOnTime = 0.9 }, "reached 90.0%", 0.9},
-		"none received": {func(w *pushWindow) { w.spread.Latest, w.spread.LatestTS = 0, 0 }, "no broadcast", 0},
+		"client lost":   {func(w *pushWindow) { w.stopErr = errors.New("reset") }, "client lost"},
+		"no ticks":      {func(w *pushWindow) { w.t1 = w.t0 }, "no tick"},
+		"lost frames":   {func(w *pushWindow) { w.spread.Delivered = 0.998 }, "delivered 99.80%"},
+		"lagging":       {func(w *pushWindow) { w.spread.LagP99 = 101 * time.Millisecond }, "lag p99 101ms"},
+		"missed client": {func(w *pushWindow) { w.spread.LagP99 = loadgen.Unbounded }, "unbounded"},
+		"stale client":  {func(w *pushWindow) { w.freshMin = 0.9 }, "worst of 11 samples 90.0% of the clients had a reading due within 110ms"},
+		"no sample":     {func(w *pushWindow) { w.samples, w.freshMin = 0, 0 }, "worst of 0 samples"},
 	} {
 		w := window()
 		tc.change(&w)
@@ -95,16 +89,6 @@ func TestJudge(t *testing.T) {
 		if held || !strings.Contains(reason, tc.want) {
 			t.Errorf("%s: held %v, %q; want not held, %q", name, held, reason, tc.want)
 		}
-		if s := latestShare(&w, bound); tc.share >= 0 && s != tc.share {
-			t.Errorf("%s: latest share %v, want %v", name, s, tc.share)
-		}
-	}
-	// A latest reading due 99 ms before the last tick is fresh enough, and
-	// one ms is forgiven for ts' truncation.
-	w := window()
-	w.spread.Latest, w.spread.LatestTS = 190, 11_900
-	if !must(judge(&w, 100*time.Millisecond)) {
-		t.Errorf("latest 100 ms before the last tick: %s", why(judge(&w, bound)))
 	}
 }
 

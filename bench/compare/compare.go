@@ -8,6 +8,16 @@
 // peer harness prints them on SIGUSR1). Servers run one at a time, in turn,
 // so ratios come from the same run on the same machine. Command
 // bench/cmd/benchtable is the front end (make bench).
+//
+// Push runs count against the ticks the server's push loop was asked for
+// (package peer numbers every broadcast by its tick and stamps it with the
+// tick's due time, and reports ticks due and sent on SIGUSR2), so a server
+// whose broadcasts fall behind the schedule shows it as lag and as frames
+// not delivered, never as a shorter run. The ceiling sweep (type Ceiling)
+// steps the rate up, a fresh server per step, until a server no longer
+// delivers CeilingDelivered of the offered frames with a p99 lag (last
+// copy's receive time minus the tick's due time) within a bound and the
+// latest reading at every client.
 package compare
 
 import (
@@ -215,7 +225,15 @@ type pushWindow struct {
 	t0, t1  peer.Ticks    // the server's ticks at the window's start and end
 	spread  loadgen.Spread
 	stopErr error // the first read error of a client, if any
+	// freshMin is, over samples taken every freshEvery during the window
+	// and at its end, the lowest share of clients whose newest reading
+	// was due within the freshness bound; samples counts them.
+	freshMin float64
+	samples  int
 }
+
+// freshEvery is the interval of the freshness samples of a window.
+const freshEvery = 100 * time.Millisecond
 
 // offered is the number of ticks that fell due in the window.
 func (w *pushWindow) offered() uint64 { return w.t1.Due - w.t0.Due }
@@ -228,11 +246,13 @@ func (w *pushWindow) sent() float64 {
 	return float64(w.t1.Sent-w.t0.Sent) / float64(w.offered())
 }
 
-// measurePush starts the server's push loop, waits warmup, measures a window of length and, after drain,
-// summarises the broadcasts of the ticks that fell due in the window (the
-// ticks the server was asked for, whether it sent them or not). It stops
-// pl; a client's read error is returned in stopErr.
-func measurePush(p *Process, pl *loadgen.Push, warmup, length, drain time.Duration) (pushWindow, error) {
+// measurePush starts the server's push loop, waits warmup, measures a
+// window of length and, after drain, summarises the broadcasts of the
+// ticks that fell due in the window (the ticks the server was asked for,
+// whether it sent them or not). With fresh above 0 it samples during the
+// window how many clients hold a reading due at most fresh plus one period
+// ago. It stops pl; a client's read error is returned in stopErr.
+func measurePush(p *Process, pl *loadgen.Push, warmup, length, drain, fresh time.Duration) (pushWindow, error) {
 	var w pushWindow
 	if err := p.StartPush(); err != nil {
 		pl.Stop()
@@ -252,7 +272,23 @@ func measurePush(p *Process, pl *loadgen.Push, warmup, length, drain time.Durati
 	f0 := pl.Received()
 	g0, gerr0 := selfCPU()
 	start := time.Now()
-	time.Sleep(length)
+	if fresh > 0 {
+		maxAge := fresh + time.Duration(w.t0.PeriodNS)
+		w.freshMin = 1
+		for {
+			next := min(freshEvery, length-time.Since(start))
+			if next > 0 {
+				time.Sleep(next)
+			}
+			w.freshMin = min(w.freshMin, pl.Fresh(maxAge))
+			w.samples++
+			if next <= 0 || time.Since(start) >= length {
+				break
+			}
+		}
+	} else {
+		time.Sleep(length)
+	}
 	g1, gerr1 := selfCPU()
 	c1, err := p.CPU()
 	f1 := pl.Received()
@@ -284,7 +320,7 @@ func push(cfg Config, res *Result, name, bin string, clients int, rate float64) 
 	if err != nil {
 		return err
 	}
-	w, err := measurePush(p, loadgen.StartPush(conns, time.Second), cfg.Warmup, cfg.Window, 200*time.Millisecond)
+	w, err := measurePush(p, loadgen.StartPush(conns, time.Second), cfg.Warmup, cfg.Window, 200*time.Millisecond, 0)
 	if err == nil {
 		err = w.stopErr
 	}

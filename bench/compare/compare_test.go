@@ -101,7 +101,7 @@ func TestSmoke(t *testing.T) {
 				t.Errorf("top step %s of %s = %v, %v; want > 0", metric, s, v, ok)
 			}
 		}
-		if _, ok := res.Get("top step 5 clients: latest reading", s); !ok {
+		if _, ok := res.Get("top step 5 clients: latest reading, worst", s); !ok {
 			t.Errorf("no latest reading figure for %s", s)
 		}
 		if !strings.Contains(log.String(), s) || strings.Count(log.String(), "Hz: sent ") < len(Servers) {

@@ -62,7 +62,8 @@ type Push struct {
 	wall   int64         // epoch as Unix ns
 	bound  time.Duration // lag bound of the on-time counts
 	slots  []slot
-	counts []atomic.Int64 // frames received per connection
+	counts []atomic.Int64  // frames received per connection
+	newest []atomic.Uint64 // highest sequence number per connection
 	maxSeq atomic.Uint64
 	conns  []*Conn
 	wg     sync.WaitGroup
@@ -76,7 +77,7 @@ type Push struct {
 // (Unix milliseconds, as the push messages carry the time their broadcast
 // was due).
 func StartPush(conns []*Conn, lagBound time.Duration) *Push {
-	p := &Push{epoch: time.Now(), bound: lagBound, slots: make([]slot, spreadSlots), counts: make([]atomic.Int64, len(conns)), conns: conns}
+	p := &Push{epoch: time.Now(), bound: lagBound, slots: make([]slot, spreadSlots), counts: make([]atomic.Int64, len(conns)), newest: make([]atomic.Uint64, len(conns)), conns: conns}
 	p.wall = p.epoch.UnixNano()
 	for i, c := range conns {
 		p.wg.Go(func() { p.read(i, c) })
@@ -123,6 +124,9 @@ func (p *Push) read(i int, c *Conn) {
 			s.onTime.Add(1)
 		}
 		s.count.Add(1)
+		if seq > p.newest[i].Load() { // this reader is its only writer
+			p.newest[i].Store(seq)
+		}
 		for f := s.first.Load(); (f == 0 || now < f) && !s.first.CompareAndSwap(f, now); f = s.first.Load() {
 		}
 		for l := s.last.Load(); now > l && !s.last.CompareAndSwap(l, now); l = s.last.Load() {
@@ -172,12 +176,6 @@ type Spread struct {
 	// only. ts has millisecond resolution (truncated), so each lag is up to
 	// 1 ms more than the true one.
 	LagP50, LagP99, CompleteLagP99 time.Duration
-	// Latest is the highest sequence number in the range that a client
-	// received (0: none), LatestTS its "ts" (Unix ms) and LatestOnTime the
-	// share of clients that received it within the lag bound.
-	Latest       uint64
-	LatestTS     int64
-	LatestOnTime float64
 }
 
 // Spread reports the fan-out spread and lag of broadcasts from..to-1. The
@@ -197,10 +195,6 @@ func (p *Push) Spread(from, to uint64) Spread {
 			continue
 		}
 		sp.Sent++
-		sp.Latest, sp.LatestTS = seq, s.ts.Load()
-		if clients > 0 {
-			sp.LatestOnTime = float64(s.onTime.Load()) / float64(clients)
-		}
 		if n < clients {
 			lags = append(lags, Unbounded)
 			continue
@@ -219,6 +213,28 @@ func (p *Push) Spread(from, to uint64) Spread {
 	sp.LagP50, sp.LagP99 = Percentile(lags, 50), Percentile(lags, 99)
 	sp.CompleteLagP99 = Percentile(complete, 99)
 	return sp
+}
+
+// Fresh returns the share of clients whose newest broadcast received so
+// far has a "ts" no more than maxAge before now (a client that received
+// nothing is not fresh): whether the clients are keeping up with the
+// latest reading at this moment.
+func (p *Push) Fresh(maxAge time.Duration) float64 {
+	if len(p.conns) == 0 {
+		return 0
+	}
+	oldest := time.Now().UnixNano() - int64(maxAge)
+	fresh := 0
+	for i := range p.newest {
+		seq := p.newest[i].Load()
+		if seq == 0 {
+			continue
+		}
+		if ts := p.slots[seq%spreadSlots].ts.Load(); ts*int64(time.Millisecond) >= oldest {
+			fresh++
+		}
+	}
+	return float64(fresh) / float64(len(p.conns))
 }
 
 // Stop closes the connections, waits for the readers and returns the first

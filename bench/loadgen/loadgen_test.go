@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,6 +56,9 @@ func TestPushSpread(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
+	if f := p.Fresh(time.Minute); f != 1 {
+		t.Errorf("Fresh(1m) = %v after broadcasts stamped now, want 1", f)
+	}
 	// One stamped an hour ago: received, but not on time.
 	srv.Broadcast([]byte(`{"type":"push","seq":30,"ts":` + itoa(int(time.Now().Add(-time.Hour).UnixMilli())) + `}`))
 	for p.Received() < 5*21 && time.Now().Before(deadline) {
@@ -62,17 +66,20 @@ func TestPushSpread(t *testing.T) {
 	}
 	sp := p.Spread(1, 21)
 	old := p.Spread(21, 31)
+	if f := p.Fresh(time.Minute); f != 0 {
+		t.Errorf("Fresh(1m) = %v when the newest broadcast is an hour old, want 0", f)
+	}
 	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	if p.MaxSeq() != 30 || sp.Broadcasts != 20 || sp.Sent != 20 || sp.Complete != 20 || sp.Delivered != 1 || sp.P99 < sp.P50 {
 		t.Fatalf("max seq %d, spread %+v; want 20 broadcasts, all complete", p.MaxSeq(), sp)
 	}
-	if sp.OnTime != 1 || sp.LagP99 > time.Minute || sp.LagP99 < sp.LagP50 || sp.Latest != 20 || sp.LatestOnTime != 1 {
-		t.Fatalf("spread %+v; want every frame on time, latest 20", sp)
+	if sp.OnTime != 1 || sp.LagP99 > time.Minute || sp.LagP99 < sp.LagP50 {
+		t.Fatalf("spread %+v; want every frame on time", sp)
 	}
 	if old.Broadcasts != 10 || old.Sent != 1 || old.Complete != 1 || old.Delivered != 0.1 || old.OnTime != 0 ||
-		old.Latest != 30 || old.LatestOnTime != 0 || old.LagP99 < time.Hour || old.LagP99 > time.Hour+time.Minute {
+		old.LagP99 < time.Hour || old.LagP99 > time.Hour+time.Minute {
 		t.Fatalf("spread of 9 broadcasts never sent and one an hour late: %+v", old)
 	}
 }
@@ -101,10 +108,7 @@ func TestSpreadLag(t *testing.T) {
 	if sp.LagP50 != 3*time.Millisecond || sp.LagP99 != Unbounded || sp.CompleteLagP99 != 5*time.Millisecond {
 		t.Fatalf("lags %+v", sp)
 	}
-	if sp.Latest != 5 || sp.LatestTS != 10_005 || sp.LatestOnTime != 0.5 {
-		t.Fatalf("latest %+v", sp)
-	}
-	if sp := p.Spread(4, 5); sp.Sent != 0 || sp.Latest != 0 || sp.LagP99 != 0 {
+	if sp := p.Spread(4, 5); sp.Sent != 0 || sp.LagP99 != 0 {
 		t.Fatalf("a range nobody received: %+v", sp)
 	}
 }
@@ -289,4 +293,20 @@ func FuzzPushSeq(f *testing.F) {
 			t.Fatalf("pushTS = %d", n)
 		}
 	})
+}
+
+// TestFresh: a client is fresh when its newest broadcast is recent; one
+// that received nothing is not.
+func TestFresh(t *testing.T) {
+	p := &Push{slots: make([]slot, spreadSlots), conns: make([]*Conn, 3), newest: make([]atomic.Uint64, 3)}
+	p.slots[1].ts.Store(time.Now().UnixMilli())
+	p.slots[2].ts.Store(time.Now().Add(-time.Hour).UnixMilli())
+	p.newest[0].Store(1)
+	p.newest[1].Store(2)
+	if f := p.Fresh(time.Minute); f != 1.0/3 {
+		t.Fatalf("Fresh = %v, want 1/3", f)
+	}
+	if f := (&Push{}).Fresh(time.Minute); f != 0 {
+		t.Fatalf("Fresh without clients = %v", f)
+	}
 }

@@ -5,6 +5,12 @@
 //
 //	go run ./cmd/benchtable [-idle 2000] [-window 4s] [-runs 1] ...
 //
+// With -ceiling N (1000 by default, 0 skips it) it also sweeps each
+// server's broadcast rate with N clients from -ceiling-from up by
+// -ceiling-factor, then bisects, and reports the highest rate held
+// (compare.Ceiling) and the figures of the highest step tried; each step's
+// verdict is logged on standard error.
+//
 // With -e2e (the default) it also builds the real sensorcast binary, runs
 // it with a simulated sensor and reports idle RSS and the latency from a
 // reading's timestamp to its frame on a client socket.
