@@ -41,12 +41,16 @@ type Conn struct {
 	writeFn func() // c.writeLoop, bound once so that starting a writer does not allocate
 
 	// Reader state, owned by the reader goroutine.
-	rbuf   []byte       // read array; frames are parsed and unmasked in place
-	r, w   int          // unparsed bytes are rbuf[r:w]
-	msgLen int          // an open fragmented message is assembled at rbuf[:msgLen]
-	msgOp  frame.Opcode // its opcode; 0 when no fragmented message is open
-	done   int          // payload bytes of the partial frame at rbuf[r:] already unmasked
-	u8     utf8Stream   // UTF-8 state of the text message being read
+	rbuf   []byte                // read array; frames are parsed and unmasked in place; nil while idle (raw)
+	rbp    *[]byte               // rbuf as taken from the server's pool (raw connections)
+	rn     int                   // result of the last raw read
+	rerr   error                 // error of the last raw read
+	readFn func(fd uintptr) bool // c.readRaw, bound once
+	r, w   int                   // unparsed bytes are rbuf[r:w]
+	msgLen int                   // an open fragmented message is assembled at rbuf[:msgLen]
+	msgOp  frame.Opcode          // its opcode; 0 when no fragmented message is open
+	done   int                   // payload bytes of the partial frame at rbuf[r:] already unmasked
+	u8     utf8Stream            // UTF-8 state of the text message being read
 
 	lastSeen atomic.Int64 // unix nanoseconds of the last successful read
 
@@ -95,13 +99,18 @@ func (s *Server) newConn(nc net.Conn) *Conn {
 	c := &Conn{
 		s:     s,
 		nc:    nc,
-		rbuf:  make([]byte, s.opts.ReadLimit+readSlack),
 		ring:  make([]*outFrame, s.opts.SendQueue),
 		iov:   make([][]byte, s.opts.SendQueue+4),
 		batch: make([]*outFrame, s.opts.SendQueue+1),
 		raw:   rawOf(nc),
 	}
 	c.writeFn = c.writeLoop
+	c.readFn = c.readRaw
+	if c.raw == nil {
+		// Without the raw socket, reads block in net.Conn.Read, which
+		// needs the read array all the time.
+		c.rbuf = make([]byte, s.rcap)
+	}
 	c.room.L = &c.mu
 	c.held = true
 	c.lastSeen.Store(time.Now().UnixNano())

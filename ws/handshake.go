@@ -61,10 +61,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// already sit in net/http's bufio.Reader: move them into the read array
 	// (golang/go#32314), then let both bufio objects go.
 	if n := brw.Reader.Buffered(); n > 0 {
-		if n > len(c.rbuf) {
+		if n > s.rcap {
 			s.abortHandshake(nc, "too many bytes before the handshake completed")
 			return
 		}
+		c.takeReadBuf()
 		b, _ := brw.Reader.Peek(n)
 		c.w = copy(c.rbuf, b)
 	}

@@ -80,3 +80,23 @@ func (b *rawBatch) write(fd uintptr) bool {
 		return true
 	}
 }
+
+// readRaw is the callback run by RawConn.Read: one read into the read
+// array, taken from the pool if the connection holds none. On EAGAIN it
+// gives an unused array back and returns false, so that RawConn.Read
+// waits for data without a buffer.
+func (c *Conn) readRaw(fd uintptr) bool {
+	c.takeReadBuf()
+	for {
+		n, err := syscall.Read(int(fd), c.rbuf[c.w:])
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			c.putReadBuf()
+			return false
+		}
+		c.rn, c.rerr = max(n, 0), err
+		return true
+	}
+}

@@ -23,3 +23,9 @@ func (b *rawBatch) init(int) {}
 func (b *rawBatch) writev(rawConn, []*outFrame) (int, error) {
 	return 0, errors.New("ws: non-blocking writes need Linux")
 }
+
+// readRaw is never called outside Linux (rawOf returns nil).
+func (c *Conn) readRaw(uintptr) bool {
+	c.rerr = errors.New("ws: raw reads need Linux")
+	return true
+}

@@ -3,6 +3,7 @@ package ws
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -23,6 +24,10 @@ func (c *Conn) readLoop() {
 		err = c.drain()
 	}
 	c.closeTCP(err)
+	if c.raw != nil && c.rbp != nil {
+		c.s.rbufs.Put(c.rbp)
+		c.rbp, c.rbuf = nil, nil
+	}
 	c.s.remove(c)
 	c.mu.Lock()
 	cause := c.err
@@ -39,14 +44,20 @@ func (c *Conn) readLoop() {
 func (c *Conn) fill() error {
 	if c.r == c.w {
 		c.r, c.w = c.msgLen, c.msgLen
-	} else if c.w == len(c.rbuf) {
+	} else if c.w == c.s.rcap {
 		c.compact()
 	}
-	if c.w == len(c.rbuf) {
+	if c.w == c.s.rcap {
 		// Cannot happen: checkHeader keeps every accepted frame within the array.
 		return c.fail(StatusInternalError, "read buffer overflow", nil)
 	}
-	n, err := c.nc.Read(c.rbuf[c.w:])
+	var n int
+	var err error
+	if c.raw != nil {
+		n, err = c.readIdle()
+	} else {
+		n, err = c.nc.Read(c.rbuf[c.w:])
+	}
 	if n > 0 {
 		c.w += n
 		c.lastSeen.Store(time.Now().UnixNano())
@@ -55,6 +66,41 @@ func (c *Conn) fill() error {
 		return fmt.Errorf("ws: read: %w", err)
 	}
 	return nil
+}
+
+// readIdle reads into the read array through the raw socket. While no
+// bytes are buffered and no fragmented message is open, the array goes
+// back to the server's pool before waiting, so an idle connection holds
+// none: it is taken again when data arrives.
+func (c *Conn) readIdle() (int, error) {
+	c.rn, c.rerr = 0, nil
+	if err := c.raw.Read(c.readFn); err != nil {
+		return 0, err
+	}
+	if c.rerr != nil {
+		return 0, c.rerr
+	}
+	if c.rn == 0 {
+		return 0, io.EOF
+	}
+	return c.rn, nil
+}
+
+// takeReadBuf gives the connection a read array if it has none.
+func (c *Conn) takeReadBuf() {
+	if c.rbuf == nil {
+		c.rbp = c.s.rbufs.Get().(*[]byte)
+		c.rbuf = *c.rbp
+	}
+}
+
+// putReadBuf returns an unused read array to the pool.
+func (c *Conn) putReadBuf() {
+	if c.raw != nil && c.rbp != nil && c.r == c.w && c.msgLen == 0 {
+		c.s.rbufs.Put(c.rbp)
+		c.rbp, c.rbuf = nil, nil
+		c.r, c.w = 0, 0
+	}
 }
 
 // compact moves the unparsed bytes down to just after the assembled
@@ -107,7 +153,7 @@ func (c *Conn) parseBuffered() error {
 					return c.fail(StatusInvalidFramePayloadData, "invalid UTF-8 in text message", nil)
 				}
 			}
-			if end > len(c.rbuf) {
+			if end > c.s.rcap {
 				c.compact()
 			}
 			return nil // need more payload bytes
@@ -238,6 +284,7 @@ func (c *Conn) fail(code StatusCode, reason string, detail error) error {
 // drain reads and discards until TCP is closed (by the writer after the
 // close frame) or the close deadline set by startClose passes.
 func (c *Conn) drain() error {
+	c.takeReadBuf()
 	for {
 		if _, err := c.nc.Read(c.rbuf); err != nil {
 			return fmt.Errorf("ws: read: %w", err)

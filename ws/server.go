@@ -197,6 +197,8 @@ type Server struct {
 	reserved atomic.Int64 // handshakes in progress plus open connections, for MaxConns
 
 	shards []*shard      // fan-out workers, one per CPU
+	rcap   int           // size of a read array: ReadLimit + readSlack
+	rbufs  sync.Pool     // free read arrays (*[]byte) of raw connections
 	bseq   atomic.Uint64 // sequence number of the last broadcast
 
 	mu        sync.RWMutex
@@ -220,6 +222,11 @@ func NewServer(o *Options) *Server {
 	s := &Server{opts: o.cloneWithDefaults(), kaWake: make(chan struct{}, 1)}
 	s.log = s.opts.Logger
 	s.shards = newShards(s)
+	s.rcap = s.opts.ReadLimit + readSlack
+	s.rbufs.New = func() any {
+		b := make([]byte, s.rcap)
+		return &b
+	}
 	// Frames are referenced by the connections' rings and writers (up to
 	// 2*SendQueue per connection) and by the shard queues and workers (up
 	// to 2*SendQueue per shard, but a worker takes what its queue holds).
