@@ -26,22 +26,27 @@ type Options struct {
 	AllowedOrigins []string
 
 	// ReadLimit is the largest message accepted from a client, in bytes;
-	// larger ones close the connection with 1009. It also sizes each
-	// connection's read array (ReadLimit+131 bytes, allocated once).
-	// Default 1024: clients only send small commands. Raising it raises the
-	// memory held by every idle connection.
+	// larger ones close the connection with 1009. It also sizes the read
+	// arrays (ReadLimit+131 bytes). On Linux a TCP connection holds one only
+	// while bytes of an unfinished frame or message are buffered, and takes
+	// it from a server-wide pool when data arrives, so idle connections hold
+	// none; TLS connections and other systems keep one per connection.
+	// Default 1024: clients only send small commands.
 	ReadLimit int
 
 	// SendQueue is the number of frames each connection may have queued,
 	// rounded up to a power of two. When full, the oldest broadcast frame is
-	// dropped. Default 8. Larger queues ride out longer client stalls but hold
-	// more pool frames; the frame pool holds 2*SendQueue+2 frames.
+	// dropped. It also bounds each fan-out worker's queue. Default 8. Larger
+	// queues ride out longer client stalls but hold more pool frames; the
+	// frame pool holds (2+W)*SendQueue+2 frames for W fan-out workers (one
+	// per CPU, at most 8).
 	SendQueue int
 
 	// MaxBroadcast is the largest Broadcast payload in bytes; larger ones
 	// are refused and counted in Stats.TooBig. Default 16 KiB. The frame pool
-	// allocates (2*SendQueue+2)*(MaxBroadcast+10) bytes once, about 288 KiB
-	// with the defaults.
+	// allocates (2+W)*SendQueue+2 frames of MaxBroadcast+10 bytes once (see
+	// SendQueue): 544 KiB with the defaults on two CPUs, of which only the
+	// pages a payload has touched become resident.
 	MaxBroadcast int
 
 	// WriteTimeout bounds each batched write to a client. A client that does
@@ -68,7 +73,7 @@ type Options struct {
 	HandshakeTimeout time.Duration
 
 	// MaxConns caps simultaneous connections; further upgrades get 503.
-	// Default 1024. Each idle connection costs about 6 KB with the default
+	// Default 1024. Each idle connection costs about 4.8 KB with the default
 	// limits (heap and the reader goroutine's stack; see the package doc).
 	MaxConns int
 
