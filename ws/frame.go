@@ -49,7 +49,6 @@ func (f *outFrame) release() {
 // compare-and-swap, so the pool needs no lock and never allocates.
 type framePool struct {
 	frames []outFrame
-	next   atomic.Uint32 // where the next scan starts, to spread reuse
 }
 
 func newFramePool(n, maxPayload int) *framePool {
@@ -64,12 +63,12 @@ func newFramePool(n, maxPayload int) *framePool {
 }
 
 // get returns a free frame holding one reference, or nil if every frame is
-// still referenced by some ring or writer.
+// still referenced by some ring, queue or writer. It takes the first free
+// frame, so that a server whose clients keep up reuses the same few frames
+// and only their pages of the backing array become resident.
 func (p *framePool) get() *outFrame {
-	n := uint32(len(p.frames))
-	start := p.next.Add(1)
-	for i := range n {
-		f := &p.frames[(start+i)%n]
+	for i := range p.frames {
+		f := &p.frames[i]
 		if f.refs.Load() == 0 && f.refs.CompareAndSwap(0, 1) {
 			return f
 		}
