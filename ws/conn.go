@@ -56,6 +56,7 @@ type Conn struct {
 
 	// Writer state, owned by the single active writer goroutine.
 	pongWire [maxCloseFrame]byte
+	wdl      int64       // the write deadline last set, unix nanoseconds; 0 for none
 	iov      [][]byte    // fixed backing for bufs: SendQueue + 4 entries
 	bufs     net.Buffers // a field, so that WriteTo does not allocate
 	batch    []*outFrame // ring frames in the current writev (and cur)
@@ -264,7 +265,7 @@ func (c *Conn) wakeLocked() bool {
 // ahead of every broadcast. The caller has set c.writing; it is cleared
 // here, and a writer started if unhold ran meanwhile and left work.
 func (c *Conn) writeOpening(f *outFrame) error {
-	err := c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+	err := c.setWriteDeadline(c.s.opts.WriteTimeout, true)
 	if err == nil {
 		_, err = c.nc.Write(f.wire)
 	}

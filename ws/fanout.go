@@ -3,9 +3,11 @@ package ws
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // maxShards caps the fan-out workers of one Server.
@@ -169,6 +171,14 @@ func (c *Conn) deliver(sh *shard, fs []*outFrame) {
 // goroutine takes over.
 func (c *Conn) writeNow(sh *shard, fs []*outFrame) {
 	n, err := sh.raw.writev(c.raw, fs)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// The writer goroutine's or OnOpen's deadline has passed since it
+		// last wrote. A non-blocking write needs none: clear it and retry.
+		if err = c.nc.SetWriteDeadline(time.Time{}); err == nil {
+			c.wdl = 0
+			n, err = sh.raw.writev(c.raw, fs)
+		}
+	}
 	if err != nil && !errors.Is(err, syscall.EAGAIN) {
 		c.closeTCP(fmt.Errorf("ws: write frames: %w", err))
 		c.mu.Lock()

@@ -134,3 +134,42 @@ func TestFanoutCloseRace(t *testing.T) {
 	}
 	s.Broadcast([]byte("last"))
 }
+
+// TestFanoutAfterWriteDeadline: the writer and OnOpen leave a write
+// deadline on the socket; once it has passed, the fan-out worker's next
+// non-blocking write must still go out instead of failing as a timeout.
+func TestFanoutAfterWriteDeadline(t *testing.T) {
+	const timeout = 100 * time.Millisecond
+	rec := newRecorder()
+	o := rec.opts(&Options{WriteTimeout: timeout, PingInterval: -1, OnOpen: func(c *Conn) {
+		if err := c.Send([]byte("hello")); err != nil {
+			panic(err)
+		}
+	}})
+	s, url := startServer(t, o)
+	c := dial(t, url, nil)
+	if p, err := c.ReadText(); err != nil || string(p) != "hello" {
+		t.Fatalf("read %q, %v", p, err)
+	}
+	for i := range 3 {
+		time.Sleep(2 * timeout)
+		want := strconv.Itoa(i)
+		if i == 1 {
+			// Through the writer goroutine this time: a Send is queued.
+			if err := s.conns[0].Send([]byte("sent")); err != nil {
+				t.Fatal(err)
+			}
+			if p, err := c.ReadText(); err != nil || string(p) != "sent" {
+				t.Fatalf("read %q, %v", p, err)
+			}
+			time.Sleep(2 * timeout)
+		}
+		s.Broadcast([]byte(want))
+		if p, err := c.ReadText(); err != nil || string(p) != want {
+			t.Fatalf("broadcast %d after the deadline: read %q, %v (stats %+v)", i, p, err, s.Stats())
+		}
+	}
+	if st := s.Stats(); st.Closed != 0 || st.SlowClosed != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}

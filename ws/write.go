@@ -71,7 +71,7 @@ func (c *Conn) writeLoop() {
 		if closing && timeout > closeTimeout {
 			timeout = closeTimeout
 		}
-		err := c.nc.SetWriteDeadline(time.Now().Add(timeout))
+		err := c.setWriteDeadline(timeout, closing)
 		if err == nil {
 			_, err = c.bufs.WriteTo(c.nc)
 		}
@@ -91,4 +91,18 @@ func (c *Conn) writeLoop() {
 			c.closeTCP(nil)
 		}
 	}
+}
+
+// setWriteDeadline bounds the next write by timeout. The writer calls it
+// before every batch; to spare the runtime a timer update per batch, a
+// deadline set less than timeout/8 ago is kept unless exact (a close frame,
+// OnOpen's writes), so every write still gets at least 7/8 of timeout.
+// Only the goroutine that owns c.writing calls it.
+func (c *Conn) setWriteDeadline(timeout time.Duration, exact bool) error {
+	dl := time.Now().Add(timeout).UnixNano()
+	if !exact && c.wdl != 0 && dl-c.wdl < int64(timeout/8) {
+		return nil
+	}
+	c.wdl = dl
+	return c.nc.SetWriteDeadline(time.Unix(0, dl))
 }
