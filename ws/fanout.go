@@ -86,6 +86,10 @@ func (sh *shard) push(f *outFrame, conns int) {
 	sh.running = true
 	sh.qmu.Unlock()
 	if start {
+		// Counted in s.wg, so that Shutdown also waits for the workers.
+		// The caller holds s.mu.RLock and Shutdown stops Broadcast under
+		// s.mu before it waits, so no worker starts during that wait.
+		sh.s.wg.Add(1)
 		go sh.runFn()
 	}
 }
@@ -112,6 +116,7 @@ func (sh *shard) run() {
 		if n == 0 {
 			sh.running = false
 			sh.qmu.Unlock()
+			sh.s.wg.Done()
 			return
 		}
 		sh.qmu.Unlock()

@@ -254,7 +254,8 @@ func NewServer(o *Options) *Server {
 // one, whose ring drops its oldest broadcast frame when full. If every pool
 // frame is still in use (stalled clients), the call is skipped and counted
 // in Stats.SkippedTicks; the next one carries the latest data anyway. The
-// payload must be valid UTF-8 and at most MaxBroadcast bytes.
+// payload must be valid UTF-8 and at most MaxBroadcast bytes. After Shutdown
+// it sends nothing and returns 0.
 func (s *Server) Broadcast(payload []byte) int {
 	if len(payload) > s.opts.MaxBroadcast {
 		s.stats.tooBig.Add(1)
@@ -262,7 +263,7 @@ func (s *Server) Broadcast(payload []byte) int {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.joinedN == 0 {
+	if s.joinedN == 0 || s.shutdown {
 		return 0
 	}
 	f := s.pool.get()
