@@ -106,7 +106,7 @@ func TestCeilingCheck(t *testing.T) {
 	for _, change := range []func(*Ceiling){
 		func(c *Ceiling) { c.Clients = -1 }, func(c *Ceiling) { c.Clients = 10001 },
 		func(c *Ceiling) { c.From = 0 }, func(c *Ceiling) { c.To = 40 }, func(c *Ceiling) { c.To = 20000 },
-		func(c *Ceiling) { c.Factor = 1 }, func(c *Ceiling) { c.Factor = 11 }, func(c *Ceiling) { c.Bisect = -1 },
+		func(c *Ceiling) { c.Factor = 1 }, func(c *Ceiling) { c.Factor = 11 }, func(c *Ceiling) { c.Bisect = -1 }, func(c *Ceiling) { c.Retries = 11 },
 		func(c *Ceiling) { c.Window = 0 }, func(c *Ceiling) { c.Warmup = -1 }, func(c *Ceiling) { c.LagBound = 0 },
 	} {
 		c := good

@@ -217,14 +217,18 @@ var ErrNoTraffic = errors.New("no frames delivered")
 
 // pushWindow is one measured window of a push run.
 type pushWindow struct {
-	cpu     time.Duration // server CPU in the window
-	self    time.Duration // the load generator's CPU in the window
-	selfOK  bool
-	frames  int64         // frames received by all clients in the window
-	dur     time.Duration // wall time of the window
-	t0, t1  peer.Ticks    // the server's ticks at the window's start and end
-	spread  loadgen.Spread
-	stopErr error // the first read error of a client, if any
+	cpu    time.Duration // server CPU in the window
+	self   time.Duration // the load generator's CPU in the window
+	selfOK bool
+	// others is the CPU the machine's other processes used in the
+	// window; othersOK says whether it was measured.
+	others   time.Duration
+	othersOK bool
+	frames   int64         // frames received by all clients in the window
+	dur      time.Duration // wall time of the window
+	t0, t1   peer.Ticks    // the server's ticks at the window's start and end
+	spread   loadgen.Spread
+	stopErr  error // the first read error of a client, if any
 	// freshMin is, over samples taken every freshEvery during the window
 	// and at its end, the lowest share of clients whose newest reading
 	// was due within the freshness bound; samples counts them.
@@ -270,6 +274,7 @@ func measurePush(p *Process, pl *loadgen.Push, warmup, length, drain, fresh time
 		return w, err
 	}
 	f0 := pl.Received()
+	m0, merr0 := machineCPU()
 	g0, gerr0 := selfCPU()
 	start := time.Now()
 	if fresh > 0 {
@@ -290,6 +295,7 @@ func measurePush(p *Process, pl *loadgen.Push, warmup, length, drain, fresh time
 		time.Sleep(length)
 	}
 	g1, gerr1 := selfCPU()
+	m1, merr1 := machineCPU()
 	c1, err := p.CPU()
 	f1 := pl.Received()
 	w.dur = time.Since(start)
@@ -306,6 +312,9 @@ func measurePush(p *Process, pl *loadgen.Push, warmup, length, drain, fresh time
 	w.stopErr = pl.Stop()
 	w.cpu, w.frames = c1-c0, f1-f0
 	w.self, w.selfOK = g1-g0, gerr0 == nil && gerr1 == nil
+	if w.selfOK && merr0 == nil && merr1 == nil {
+		w.others, w.othersOK = max(0, m1-m0-w.cpu-w.self), true
+	}
 	return w, nil
 }
 

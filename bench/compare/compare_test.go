@@ -221,3 +221,30 @@ func FuzzParseRSS(f *testing.F) {
 		}
 	})
 }
+
+func TestParseMachineCPU(t *testing.T) {
+	d, err := parseMachineCPU([]byte("cpu  100 5 50 9999 30 7 80 10 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n"))
+	if want := 165 * clockTick; err != nil || d != want {
+		t.Fatalf("parseMachineCPU = %v, %v; want %v", d, err, want)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7 8\n", "cpu 1 2 3\n", "cpu 1 x 3 4 5 6 7 8\n", "intr 1 2 3 4 5 6 7 8\n"} {
+		if _, err := parseMachineCPU([]byte(bad)); err == nil {
+			t.Errorf("parseMachineCPU(%q) succeeded", bad)
+		}
+	}
+	if _, err := machineCPU(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// FuzzParseMachineCPU: no /proc/stat makes the parser panic or report a
+// negative time.
+func FuzzParseMachineCPU(f *testing.F) {
+	f.Add([]byte("cpu  1 2 3 4 5 6 7 8 0 0\n"))
+	f.Add([]byte("cpu\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		if d, err := parseMachineCPU(b); err == nil && d < 0 {
+			t.Fatalf("negative CPU %v", d)
+		}
+	})
+}

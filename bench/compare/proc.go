@@ -156,6 +156,39 @@ func parseStatCPU(b []byte) (time.Duration, error) {
 	return sum, nil
 }
 
+// machineCPU returns the CPU time all processes of the machine have used
+// so far (user, nice and system time of every CPU, plus the time the
+// hypervisor stole), from /proc/stat.
+func machineCPU() (time.Duration, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	return parseMachineCPU(b)
+}
+
+// parseMachineCPU reads the first line of /proc/stat, "cpu  user nice
+// system idle iowait irq softirq steal ...", and returns user + nice +
+// system + steal. Interrupt time is left out: it is mostly the loopback
+// traffic of the run itself, which the processes' own times may not
+// include.
+func parseMachineCPU(b []byte) (time.Duration, error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, fmt.Errorf("/proc/stat: first line %.80q", line)
+	}
+	var sum time.Duration
+	for _, i := range []int{1, 2, 3, 8} {
+		n, err := strconv.ParseUint(f[i], 10, 40)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/stat: field %d %q: %w", i, f[i], err)
+		}
+		sum += time.Duration(n) * clockTick
+	}
+	return sum, nil
+}
+
 // selfCPU returns the CPU time this process (the load generator) has used.
 func selfCPU() (time.Duration, error) {
 	b, err := os.ReadFile("/proc/self/stat")

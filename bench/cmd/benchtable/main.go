@@ -57,6 +57,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&cfg.Ceiling.Warmup, "ceiling-warmup", 500*time.Millisecond, "load before each ceiling step's window")
 	fs.DurationVar(&cfg.Ceiling.Window, "ceiling-window", 2*time.Second, "measured time of each ceiling step")
 	fs.DurationVar(&cfg.Ceiling.LagBound, "ceiling-lag", 100*time.Millisecond, "highest p99 lag of a rate held")
+	fs.IntVar(&cfg.Ceiling.Retries, "ceiling-retries", 2, "repeats of a ceiling step that other processes disturbed")
 	fs.IntVar(&cfg.EchoConns, "echo", 64, "pipelined echo connections")
 	fs.IntVar(&cfg.EchoWindow, "echo-window", 16, "echo messages in flight per connection")
 	fs.IntVar(&cfg.EchoSize, "echo-size", 120, "echo payload bytes")
