@@ -142,6 +142,9 @@ func (c *Ceiling) Check() error {
 		return fmt.Errorf("%w: window %v, warm-up %v", ErrCeilingConfig, c.Window, c.Warmup)
 	case c.LagBound <= 0 || c.LagBound > 10*time.Second:
 		return fmt.Errorf("%w: lag bound %v", ErrCeilingConfig, c.LagBound)
+	case c.To*(c.Warmup+c.Window+c.LagBound).Seconds() > 200_000:
+		// The load generator tells 262,144 sequence numbers apart.
+		return fmt.Errorf("%w: %g Hz for %v is over 200,000 broadcasts a step", ErrCeilingConfig, c.To, c.Warmup+c.Window)
 	}
 	return nil
 }

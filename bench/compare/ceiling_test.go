@@ -108,6 +108,7 @@ func TestCeilingCheck(t *testing.T) {
 		func(c *Ceiling) { c.From = 0 }, func(c *Ceiling) { c.To = 40 }, func(c *Ceiling) { c.To = 20000 },
 		func(c *Ceiling) { c.Factor = 1 }, func(c *Ceiling) { c.Factor = 11 }, func(c *Ceiling) { c.Bisect = -1 }, func(c *Ceiling) { c.Retries = 11 },
 		func(c *Ceiling) { c.Window = 0 }, func(c *Ceiling) { c.Warmup = -1 }, func(c *Ceiling) { c.LagBound = 0 },
+		func(c *Ceiling) { c.To, c.Window = 10000, time.Minute },
 	} {
 		c := good
 		change(&c)
