@@ -111,6 +111,7 @@ func (s *Server) newConn(nc net.Conn) *Conn {
 		// Without the raw socket, reads block in net.Conn.Read, which
 		// needs the read array all the time.
 		c.rbuf = make([]byte, s.rcap)
+		s.stats.readArrays.Add(1)
 	}
 	c.room.L = &c.mu
 	c.held = true

@@ -62,6 +62,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// (golang/go#32314), then let both bufio objects go.
 	if n := brw.Reader.Buffered(); n > 0 {
 		if n > s.rcap {
+			c.dropReadArray()
 			s.abortHandshake(nc, "too many bytes before the handshake completed")
 			return
 		}
@@ -84,6 +85,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	resp = append(resp, "\r\n\r\n"...)
 	if _, err := nc.Write(resp); err != nil {
+		c.dropReadArray()
 		s.abortHandshake(nc, "write 101 response: "+err.Error())
 		return
 	}

@@ -24,10 +24,7 @@ func (c *Conn) readLoop() {
 		err = c.drain()
 	}
 	c.closeTCP(err)
-	if c.raw != nil && c.rbp != nil {
-		c.s.rbufs.Put(c.rbp)
-		c.rbp, c.rbuf = nil, nil
-	}
+	c.dropReadArray()
 	c.s.remove(c)
 	c.mu.Lock()
 	cause := c.err
@@ -91,7 +88,20 @@ func (c *Conn) takeReadBuf() {
 	if c.rbuf == nil {
 		c.rbp = c.s.rbufs.Get().(*[]byte)
 		c.rbuf = *c.rbp
+		c.s.stats.readArrays.Add(1)
 	}
+}
+
+// dropReadArray lets go of the read array when the connection is torn
+// down (or its handshake fails): back to the pool if it came from there.
+func (c *Conn) dropReadArray() {
+	if c.rbp != nil {
+		c.s.rbufs.Put(c.rbp)
+		c.s.stats.readArrays.Add(-1)
+	} else if c.rbuf != nil {
+		c.s.stats.readArrays.Add(-1) // its own array, counted by newConn
+	}
+	c.rbp, c.rbuf = nil, nil
 }
 
 // putReadBuf returns an unused read array to the pool.
@@ -100,6 +110,7 @@ func (c *Conn) putReadBuf() {
 		c.s.rbufs.Put(c.rbp)
 		c.rbp, c.rbuf = nil, nil
 		c.r, c.w = 0, 0
+		c.s.stats.readArrays.Add(-1)
 	}
 }
 

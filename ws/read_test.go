@@ -379,3 +379,78 @@ func TestWriteWaitEndsOnClose(t *testing.T) {
 		t.Fatal("Write still waiting after close")
 	}
 }
+
+// holdsReadArray reports, after the reader has gone back to waiting,
+// whether the server's only connection keeps a read array.
+func holdsReadArray(t *testing.T, s *Server) bool {
+	t.Helper()
+	time.Sleep(20 * time.Millisecond) // let the reader reach its wait
+	st := s.Stats()
+	if st.Conns != 1 || st.ReadArrays > 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	return st.ReadArrays == 1
+}
+
+// TestReadArrayOnlyWhileReceiving: a TCP connection gives its read array
+// back while it waits with nothing buffered, and keeps it (with its bytes)
+// while a frame or a fragmented message is only partly received.
+func TestReadArrayOnlyWhileReceiving(t *testing.T) {
+	rec := newRecorder()
+	s, url := startServer(t, rec.opts(&Options{PingInterval: -1}))
+	c := dial(t, url, nil)
+	waitConns(t, s, 1)
+	if holdsReadArray(t, s) {
+		t.Fatal("idle connection holds a read array")
+	}
+	msg := strings.Repeat("fragmented ü ", 30)
+	parts := []string{msg[:100], msg[100:250], msg[250:]}
+	for i, p := range parts {
+		op := wstest.OpContinuation
+		if i == 0 {
+			op = wstest.OpText
+		}
+		f := cframe(i == len(parts)-1, op, p)
+		// Each frame in two writes, the cut inside its payload.
+		for j, chunk := range [][]byte{f[:len(f)/2], f[len(f)/2:]} {
+			if err := c.WriteRaw(chunk); err != nil {
+				t.Fatal(err)
+			}
+			last := i == len(parts)-1 && j == 1
+			if held := holdsReadArray(t, s); held == last {
+				t.Fatalf("fragment %d, write %d: holds a read array = %v", i, j, held)
+			}
+		}
+	}
+	if got := rec.msg(t); got != msg {
+		t.Fatalf("message %q, want %q", got, msg)
+	}
+	// Ping and message again after idling: a new array from the pool.
+	if err := c.WriteRaw(cframe(true, wstest.OpPing, "p")); err != nil {
+		t.Fatal(err)
+	}
+	if op, p, err := c.ReadMessage(); err != nil || op != wstest.OpPong || string(p) != "p" {
+		t.Fatalf("ReadMessage = %v %q %v, want the pong", op, p, err)
+	}
+	if err := c.WriteText("again"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.msg(t); got != "again" {
+		t.Fatalf("message %q", got)
+	}
+	if holdsReadArray(t, s) {
+		t.Fatal("idle connection holds a read array after messages")
+	}
+	// A connection torn down mid-frame gives its array back.
+	if err := c.WriteRaw(cframe(true, wstest.OpText, "cut short")[:5]); err != nil {
+		t.Fatal(err)
+	}
+	if !holdsReadArray(t, s) {
+		t.Fatal("no read array for a partial frame")
+	}
+	c.NetConn().Close()
+	<-rec.closed
+	if st := s.Stats(); st.Conns != 0 || st.ReadArrays != 0 {
+		t.Fatalf("after the close: stats %+v", st)
+	}
+}

@@ -184,6 +184,7 @@ type Stats struct {
 	Closed       uint64 // connections torn down
 	SlowClosed   uint64 // of those, cut off by WriteTimeout or MaxDrops
 	TimedOut     uint64 // of those, closed by the keepalive sweep
+	ReadArrays   int    // connections holding a read array now (idle plain TCP connections hold none)
 }
 
 // Server accepts WebSocket connections (it is an http.Handler) and
@@ -217,6 +218,7 @@ type Server struct {
 
 	stats struct {
 		accepted, rejected, broadcasts, drops, skipped, tooBig, closed, slow, timedOut atomic.Uint64
+		readArrays                                                                     atomic.Int64
 	}
 }
 
@@ -299,6 +301,7 @@ func (s *Server) Stats() Stats {
 		Closed:       s.stats.closed.Load(),
 		SlowClosed:   s.stats.slow.Load(),
 		TimedOut:     s.stats.timedOut.Load(),
+		ReadArrays:   int(s.stats.readArrays.Load()),
 	}
 }
 
@@ -314,6 +317,7 @@ func (s *Server) open(c *Conn) {
 	s.mu.Lock()
 	if s.shutdown {
 		s.mu.Unlock()
+		c.dropReadArray()
 		s.abortHandshake(c.nc, "server shutting down")
 		return
 	}
