@@ -16,16 +16,21 @@ import (
 	"github.com/sensorcast/sensorcast/bench/loadgen"
 )
 
-// BuildSensorcast builds the real binary (a release-like build: trimmed
-// paths, stripped) from the main module's directory into out.
+// BuildSensorcast builds the real binary exactly as it ships, with the
+// main module's `make build` (static, stripped, the release build tags and
+// compiler flags, the dashboard's assets embedded), and moves it to out.
 func BuildSensorcast(rootDir, out string) error {
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, "./cmd/sensorcast")
-	cmd.Dir = rootDir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build sensorcast: %w\n%s", err, b)
+	dir, err := os.MkdirTemp(filepath.Dir(out), "build") // same file system as out: Rename works
+	if err != nil {
+		return err
 	}
-	return nil
+	defer os.RemoveAll(dir)
+	cmd := exec.Command("make", "-s", "build", "BINDIR="+dir)
+	cmd.Dir = rootDir
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("make build: %w\n%s", err, b)
+	}
+	return os.Rename(filepath.Join(dir, "sensorcast"), out)
 }
 
 // E2E is the end-to-end result of the real binary.
