@@ -44,7 +44,8 @@ func (b *rawBatch) init(n int) {
 	b.fn = b.write
 }
 
-// writev writes the frames with one non-blocking writev and returns how
+// writev writes the frames with one non-blocking writev (a plain write
+// for a single frame) and returns how
 // many bytes the socket took. A full send buffer is syscall.EAGAIN with
 // n = 0; it never waits.
 func (b *rawBatch) writev(rc rawConn, fs []*outFrame) (int, error) {
@@ -68,7 +69,14 @@ func (b *rawBatch) writev(rc rawConn, fs []*outFrame) (int, error) {
 // writable.
 func (b *rawBatch) write(fd uintptr) bool {
 	for {
-		r, _, e := syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&b.iov[0])), uintptr(b.niov))
+		var r uintptr
+		var e syscall.Errno
+		if b.niov == 1 {
+			// One frame (the common case below overload): plain write.
+			r, _, e = syscall.Syscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(b.iov[0].Base)), uintptr(b.iov[0].Len))
+		} else {
+			r, _, e = syscall.Syscall(syscall.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&b.iov[0])), uintptr(b.niov))
+		}
 		if e == syscall.EINTR {
 			continue
 		}
