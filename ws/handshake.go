@@ -3,6 +3,7 @@ package ws
 import (
 	"crypto/sha1"
 	"encoding/base64"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -55,20 +56,30 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "ws: cannot hijack the connection", http.StatusInternalServerError)
 		return
 	}
+	var leftover []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		// Bytes the client sent after its request (its first frames) may
+		// already sit in net/http's bufio.Reader (golang/go#32314).
+		leftover, _ = brw.Reader.Peek(n)
+	}
+	s.finishUpgrade(nc, r, key, leftover)
+}
+
+// finishUpgrade takes over nc once the upgrade request r has been
+// accepted (and a MaxConns slot reserved): it moves leftover, the bytes
+// the client sent after its request, into the read array, writes the 101
+// response and opens the connection.
+func (s *Server) finishUpgrade(nc net.Conn, r *http.Request, key string, leftover []byte) {
 	c := s.newConn(nc)
 	c.subprotocol = s.pickSubprotocol(r.Header)
-	// Bytes the client sent after its request (its first frames) may
-	// already sit in net/http's bufio.Reader: move them into the read array
-	// (golang/go#32314), then let both bufio objects go.
-	if n := brw.Reader.Buffered(); n > 0 {
+	if n := len(leftover); n > 0 {
 		if n > s.rcap {
 			c.dropReadArray()
 			s.abortHandshake(nc, "too many bytes before the handshake completed")
 			return
 		}
 		c.takeReadBuf()
-		b, _ := brw.Reader.Peek(n)
-		c.w = copy(c.rbuf, b)
+		c.w = copy(c.rbuf, leftover)
 	}
 
 	// net/http may have left its own deadlines on the connection.

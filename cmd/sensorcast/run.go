@@ -168,7 +168,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { poller.Run(pollCtx) })
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- httpSrv.Serve(ln) }()
+	// WebSocket upgrades for wsPath are taken from the socket before
+	// net/http allocates its per-connection buffers (see ws.Intercept);
+	// everything else goes to httpSrv.
+	go func() { serveErr <- httpSrv.Serve(wsSrv.Intercept(ln, wsPath)) }()
 	log.Info("sensorcast started", "version", version, "device", cfg.Device,
 		"addr", ln.Addr().String(), "sensors", len(sources))
 
