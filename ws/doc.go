@@ -11,7 +11,9 @@
 // fixed buffers only (a ring of frame pointers, a writev list, a read
 // array only while a frame is arriving) and one reader goroutine. A slow
 // client never delays the others: its ring drops the oldest frame, and a
-// write that misses WriteTimeout closes it. Client messages go to Options.OnMessage. Wire
+// write that misses WriteTimeout closes it. Serving the http.Server
+// through Server.Intercept lets upgrades skip net/http's per-connection
+// buffers. Client messages go to Options.OnMessage. Wire
 // Shutdown to http.Server.RegisterOnShutdown: http.Server does not track
 // hijacked connections. Package ws/wstest is a small client for tests.
 //

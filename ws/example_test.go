@@ -3,6 +3,9 @@ package ws_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"time"
@@ -54,7 +57,7 @@ func Example() {
 // Conn.Write waits while the client's send queue is full, so a client that
 // sends faster than it reads is slowed down rather than cut off. Echoing
 // large messages needs a ReadLimit to match; every connection then holds a
-// read array of that size.
+// read array of that size while a message is arriving.
 func ExampleConn_Write() {
 	echo := ws.NewServer(&ws.Options{
 		ReadLimit: 1 << 20,
@@ -84,4 +87,52 @@ func ExampleConn_Write() {
 	// Output:
 	// true [1 2 3]
 	// closed with NormalClosure bye
+}
+
+// A page and its live stream on one port. The WebSocket path is routed to
+// the Server in the mux as usual; Intercept additionally lets upgrades for
+// that path skip net/http's per-connection buffers, and hands every other
+// connection to the http.Server.
+func ExampleServer_Intercept() {
+	hub := ws.NewServer(nil)
+	mux := http.NewServeMux()
+	mux.Handle("/ws", hub)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "<h1>dashboard</h1>") })
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0") // port chosen at run time
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(hub.Intercept(ln, "/ws"))
+	defer srv.Close()
+	defer hub.Shutdown(context.Background())
+
+	resp, err := http.Get("http://" + ln.Addr().String() + "/")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	fmt.Println(string(page))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	client, _, err := wstest.Dial(ctx, "ws://"+ln.Addr().String()+"/ws", nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// The connection joins the broadcast set just after the handshake.
+	for i := 0; i < 5000 && hub.Broadcast([]byte(`{"type":"reading","v":21.375}`)) == 0; i++ {
+		time.Sleep(time.Millisecond)
+	}
+	reading, _ := client.ReadText()
+	fmt.Println(string(reading))
+	client.Close(1000, "")
+	// Output:
+	// <h1>dashboard</h1>
+	// {"type":"reading","v":21.375}
 }
