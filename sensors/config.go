@@ -424,9 +424,28 @@ func (hw *Hardware) pin(name string) (gpio.PinIO, error) {
 	}
 	p := gpioreg.ByName(name)
 	if p == nil {
+		if isPinNumber(name) {
+			// Header pin numbers and bare BCM numbers are not line names.
+			return nil, fmt.Errorf("gpio line %q: not found (lines go by their kernel names, such as \"GPIO17\"; see gpioinfo)", name)
+		}
 		return nil, fmt.Errorf("gpio line %q: not found", name)
 	}
 	return p, nil
+}
+
+// isPinNumber reports whether name looks like a BCM number ("17") or a
+// header pin ("P1_11"), names the GPIO character devices do not use.
+func isPinNumber(name string) bool {
+	name = strings.TrimPrefix(strings.ToUpper(name), "P1_")
+	if name == "" {
+		return false
+	}
+	for _, r := range name {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (hw *Hardware) root() string {

@@ -140,4 +140,11 @@ func TestMissingBus(t *testing.T) {
 	if _, err := hw.Open(&g); err == nil || !strings.Contains(err.Error(), `gpio line "NO_SUCH_LINE": not found`) {
 		t.Errorf("missing line: %v", err)
 	}
+	for _, name := range []string{"17", "P1_11"} {
+		g := sensors.Config{Driver: "gpio", Line: name}
+		g.Validate()
+		if _, err := hw.Open(&g); err == nil || !strings.Contains(err.Error(), `such as "GPIO17"`) {
+			t.Errorf("line %q: %v", name, err)
+		}
+	}
 }

@@ -56,6 +56,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "ws: cannot hijack the connection", http.StatusInternalServerError)
 		return
 	}
+	if rc, ok := nc.(*replayConn); ok && len(rc.replay) == 0 {
+		// A connection Intercept handed to net/http, its replayed bytes
+		// read: use the socket itself, whose writev (net.Buffers) and
+		// raw access the wrapper would hide.
+		nc = rc.Conn
+	}
 	var leftover []byte
 	if n := brw.Reader.Buffered(); n > 0 {
 		// Bytes the client sent after its request (its first frames) may

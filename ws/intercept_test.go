@@ -123,6 +123,20 @@ func TestInterceptFallsBackToNetHTTP(t *testing.T) {
 			t.Errorf("%s: response %q, want %s", tc.name, got, tc.want)
 		}
 	}
+	// An upgrade that went through net/http (its head was too long) uses
+	// the socket itself, not the wrapper that replayed its first bytes.
+	long := dial(t, "ws://"+addr+"/ws", http.Header{"Cookie": {strings.Repeat("c", 5000)}})
+	waitConns(t, s, 1)
+	s.mu.RLock()
+	if _, ok := s.conns[0].nc.(*net.TCPConn); !ok || s.conns[0].raw == nil {
+		t.Errorf("upgrade through net/http: conn %T, raw %v", s.conns[0].nc, s.conns[0].raw)
+	}
+	s.mu.RUnlock()
+	long.NetConn().Close()
+	for i := 0; i < 500 && s.Stats().Conns > 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+
 	// MaxConns reached: the fast path declines, ServeHTTP answers 503.
 	a := dial(t, "ws://"+addr+"/ws", nil)
 	b := dial(t, "ws://"+addr+"/ws", nil)

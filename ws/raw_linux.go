@@ -13,9 +13,6 @@ type rawConn = syscall.RawConn
 // other net.Conn (a TLS connection, net.Pipe), which then never takes the
 // non-blocking path.
 func rawOf(nc net.Conn) rawConn {
-	if rc, ok := nc.(*replayConn); ok && len(rc.replay) == 0 {
-		nc = rc.Conn // handed to net/http by Intercept, its replay consumed
-	}
 	var sc syscall.Conn
 	switch c := nc.(type) {
 	case *net.TCPConn:
