@@ -354,6 +354,13 @@ func push(cfg Config, res *Result, name, bin string, clients int, rate float64) 
 		res.add(tag+": spread p50", "ms", Lower, name, float64(sp.P50)/float64(time.Millisecond))
 		res.add(tag+": spread p99", "ms", Lower, name, float64(sp.P99)/float64(time.Millisecond))
 	}
+	// Lag: the tick's due time to its last copy received, what a
+	// dashboard user waits for. The spread alone flatters a server whose
+	// writes all go out before the load generator gets a core.
+	if sp.LagP99 < loadgen.Unbounded {
+		res.add(tag+": lag p50", "ms", Lower, name, float64(sp.LagP50)/float64(time.Millisecond))
+		res.add(tag+": lag p99", "ms", Lower, name, float64(sp.LagP99)/float64(time.Millisecond))
+	}
 	return nil
 }
 
