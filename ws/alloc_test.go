@@ -134,7 +134,9 @@ func waitWritersIdle(t testing.TB, s *Server) {
 		}
 		s.mu.RUnlock()
 		for _, sh := range s.shards {
-			busy = busy || sh.busy()
+			sh.qmu.Lock()
+			busy = busy || sh.running || sh.head != sh.tail
+			sh.qmu.Unlock()
 		}
 		if !busy {
 			return

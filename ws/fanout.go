@@ -94,13 +94,6 @@ func (sh *shard) push(f *outFrame, conns int) {
 	}
 }
 
-// busy reports whether the worker runs or has frames queued.
-func (sh *shard) busy() bool {
-	sh.qmu.Lock()
-	defer sh.qmu.Unlock()
-	return sh.running || sh.head != sh.tail
-}
-
 // run is the shard's worker goroutine.
 func (sh *shard) run() {
 	for {
