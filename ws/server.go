@@ -206,6 +206,7 @@ type Server struct {
 	rcap   int           // size of a read array: ReadLimit + readSlack
 	rbufs  sync.Pool     // free read arrays (*[]byte) of raw connections
 	bseq   atomic.Uint64 // sequence number of the last broadcast
+	bmu    sync.Mutex    // orders numbering and queueing of concurrent broadcasts
 
 	mu        sync.RWMutex
 	conns     []*Conn // every open connection; joined ones receive broadcasts
@@ -274,12 +275,18 @@ func (s *Server) Broadcast(payload []byte) int {
 		return 0
 	}
 	f.fill(payload)
+	// Numbering and queueing under one lock keep every shard's queue in
+	// sequence order when Broadcast is called concurrently, so that a
+	// connection's check against its joinSeq can stop at the first newer
+	// frame.
+	s.bmu.Lock()
 	f.seq = s.bseq.Add(1)
 	for _, sh := range s.shards {
 		if n := len(sh.conns); n > 0 {
 			sh.push(f, n)
 		}
 	}
+	s.bmu.Unlock()
 	f.release()
 	s.stats.broadcasts.Add(1)
 	return s.joinedN
