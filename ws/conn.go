@@ -245,9 +245,14 @@ func (c *Conn) Close(code StatusCode, reason string) error {
 // pushLocked appends f to the ring, which must have room, takes a
 // reference, and reports whether the caller must start a writer.
 func (c *Conn) pushLocked(f *outFrame) (startWriter bool) {
+	c.appendLocked(f)
+	return c.wakeLocked()
+}
+
+// appendLocked appends f to the ring, which must have room.
+func (c *Conn) appendLocked(f *outFrame) {
 	c.ring[c.tail&uint32(len(c.ring)-1)] = f
 	c.tail++
-	return c.wakeLocked()
 }
 
 // wakeLocked marks a writer as running and reports whether the caller must
@@ -328,8 +333,7 @@ func (c *Conn) enqueueLocked(f *outFrame) (queued, slow bool) {
 		c.drops = 0
 	}
 	f.refs.Add(1)
-	c.ring[c.tail&uint32(len(c.ring)-1)] = f
-	c.tail++
+	c.appendLocked(f)
 	return true, false
 }
 
