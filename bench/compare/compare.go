@@ -437,7 +437,20 @@ func (row Row) ratio(servers []string) string {
 	if len(servers) < 2 {
 		return ""
 	}
-	best, bestName := 0.0, ""
+	q, bestName, ok := row.bestRatio(servers)
+	if !ok {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f× %s", q, bestName)
+}
+
+// bestRatio is ours (servers[0]) divided by the best of the others, and
+// that peer's name; ok is false when either is missing or the best is 0.
+func (row Row) bestRatio(servers []string) (q float64, bestName string, ok bool) {
+	if len(servers) < 2 {
+		return 0, "", false
+	}
+	best := 0.0
 	for _, s := range servers[1:] {
 		v, ok := row.Values[s]
 		if !ok {
@@ -449,9 +462,9 @@ func (row Row) ratio(servers []string) string {
 	}
 	ours, ok := row.Values[servers[0]]
 	if !ok || bestName == "" || best == 0 {
-		return "-"
+		return 0, "", false
 	}
-	return fmt.Sprintf("%.2f× %s", ours/best, bestName)
+	return ours / best, bestName, true
 }
 
 func format(v float64) string {

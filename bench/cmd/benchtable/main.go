@@ -107,6 +107,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s %s/%s, %d CPUs\n\n", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	var all []*compare.Result
 	for i := range *runs {
 		res, err := compare.Run(cfg)
 		if err != nil {
@@ -114,6 +115,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "run %d of %d\n\n", i+1, *runs)
 		res.Print(stdout, cfg.Servers)
+		fmt.Fprintln(stdout)
+		all = append(all, res)
+	}
+	if len(all) > 1 {
+		compare.Summarize(all, cfg.Servers).Print(stdout, cfg.Servers)
 		fmt.Fprintln(stdout)
 	}
 	if *e2e {
