@@ -41,12 +41,6 @@ func RaiseFileLimit() error {
 type Conn struct {
 	nc net.Conn
 	br *bufio.Reader
-	// fd, once a Push reader took the socket out of the Go runtime's
-	// poller: a descriptor that Close closes (-1 once closed), with the
-	// bytes the handshake's reader had buffered in leftover until then.
-	fd       int
-	detached bool
-	leftover []byte
 }
 
 // ErrHandshake reports a server that did not answer the upgrade with 101.
@@ -93,17 +87,7 @@ func Dial(addr, path string) (*Conn, error) {
 }
 
 // Close closes the TCP connection without a closing handshake.
-func (c *Conn) Close() error {
-	if !c.detached {
-		return c.nc.Close()
-	}
-	if c.fd < 0 {
-		return net.ErrClosed
-	}
-	fd := c.fd
-	c.fd = -1
-	return syscall.Close(fd)
-}
+func (c *Conn) Close() error { return c.nc.Close() }
 
 // Frame opcodes.
 const (

@@ -66,89 +66,72 @@ type Push struct {
 	newest []atomic.Uint64 // highest sequence number per connection
 	maxSeq atomic.Uint64
 	conns  []*Conn
-	// pollers reads the clients on Linux; nil: a goroutine per client
-	// (read).
-	pollers *pollers
-	wg      sync.WaitGroup
-	mu      sync.Mutex
-	err     error // first read error other than the end of the run
-	done    atomic.Bool
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	err    error // first read error other than the end of the run
+	done   atomic.Bool
 }
 
-// StartPush starts reading the connections: on Linux through epoll, one
-// reader per GOMAXPROCS (the sockets leave the Go runtime's poller, and
-// Close closes them), elsewhere, or for connections that are not sockets,
-// a goroutine per connection. A frame counts as on time
+// StartPush starts a reader on each connection. A frame counts as on time
 // when it arrives at most lagBound after the time in its "ts" field
 // (Unix milliseconds, as the push messages carry the time their broadcast
 // was due).
 func StartPush(conns []*Conn, lagBound time.Duration) *Push {
 	p := &Push{epoch: time.Now(), bound: lagBound, slots: make([]slot, spreadSlots), counts: make([]atomic.Int64, len(conns)), newest: make([]atomic.Uint64, len(conns)), conns: conns}
 	p.wall = p.epoch.UnixNano()
-	if p.pollers = startPollers(p); p.pollers == nil {
-		for i, c := range conns {
-			p.wg.Go(func() { p.read(i, c) })
-		}
+	for i, c := range conns {
+		p.wg.Go(func() { p.read(i, c) })
 	}
 	return p
 }
 
 func (p *Push) read(i int, c *Conn) {
-	buf := make([]byte, msgLimit)
+	buf := make([]byte, 1024)
 	for {
 		op, payload, err := c.ReadFrame(buf)
 		if err != nil {
 			p.fail(err)
 			return
 		}
-		if err := p.record(i, op, payload, int64(time.Since(p.epoch))); err != nil {
-			p.fail(err)
+		now := int64(time.Since(p.epoch))
+		if op == OpClose {
+			p.fail(fmt.Errorf("server closed connection %d", i))
 			return
 		}
-	}
-}
-
-// msgLimit is the largest push message a client accepts.
-const msgLimit = 1024
-
-// record counts message payload of opcode op, received by client i at now
-// (ns since the epoch).
-func (p *Push) record(i int, op byte, payload []byte, now int64) error {
-	if op == OpClose {
-		return fmt.Errorf("server closed connection %d", i)
-	}
-	if op != OpText {
-		return nil
-	}
-	seq, ok := pushSeq(payload)
-	if !ok {
-		return fmt.Errorf("%w: no seq in %q", ErrFrame, payload)
-	}
-	p.counts[i].Add(1)
-	for m := p.maxSeq.Load(); seq > m && !p.maxSeq.CompareAndSwap(m, seq); m = p.maxSeq.Load() {
-	}
-	s := &p.slots[seq%spreadSlots]
-	ts := s.ts.Load()
-	if ts == 0 {
-		v, ok := pushTS(payload)
-		if !ok {
-			return fmt.Errorf("%w: no ts in %q", ErrFrame, payload)
+		if op != OpText {
+			continue
 		}
-		s.ts.CompareAndSwap(0, v)
-		ts = v
+		seq, ok := pushSeq(payload)
+		if !ok {
+			p.fail(fmt.Errorf("%w: no seq in %q", ErrFrame, payload))
+			return
+		}
+		p.counts[i].Add(1)
+		for m := p.maxSeq.Load(); seq > m && !p.maxSeq.CompareAndSwap(m, seq); m = p.maxSeq.Load() {
+		}
+		s := &p.slots[seq%spreadSlots]
+		ts := s.ts.Load()
+		if ts == 0 {
+			v, ok := pushTS(payload)
+			if !ok {
+				p.fail(fmt.Errorf("%w: no ts in %q", ErrFrame, payload))
+				return
+			}
+			s.ts.CompareAndSwap(0, v)
+			ts = v
+		}
+		if p.wall+now-ts*int64(time.Millisecond) <= int64(p.bound) {
+			s.onTime.Add(1)
+		}
+		s.count.Add(1)
+		if seq > p.newest[i].Load() { // this reader is its only writer
+			p.newest[i].Store(seq)
+		}
+		for f := s.first.Load(); (f == 0 || now < f) && !s.first.CompareAndSwap(f, now); f = s.first.Load() {
+		}
+		for l := s.last.Load(); now > l && !s.last.CompareAndSwap(l, now); l = s.last.Load() {
+		}
 	}
-	if p.wall+now-ts*int64(time.Millisecond) <= int64(p.bound) {
-		s.onTime.Add(1)
-	}
-	s.count.Add(1)
-	if seq > p.newest[i].Load() { // this client's reader is its only writer
-		p.newest[i].Store(seq)
-	}
-	for f := s.first.Load(); (f == 0 || now < f) && !s.first.CompareAndSwap(f, now); f = s.first.Load() {
-	}
-	for l := s.last.Load(); now > l && !s.last.CompareAndSwap(l, now); l = s.last.Load() {
-	}
-	return nil
 }
 
 func (p *Push) fail(err error) {
@@ -258,9 +241,6 @@ func (p *Push) Fresh(maxAge time.Duration) float64 {
 // error a reader met before Stop.
 func (p *Push) Stop() error {
 	p.done.Store(true)
-	if p.pollers != nil {
-		p.pollers.stop() // before the sockets close: no read of a reused descriptor
-	}
 	CloseAll(p.conns)
 	p.wg.Wait()
 	p.mu.Lock()
