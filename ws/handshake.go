@@ -68,16 +68,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// already sit in net/http's bufio.Reader (golang/go#32314).
 		leftover, _ = brw.Reader.Peek(n)
 	}
-	s.finishUpgrade(nc, r, key, leftover)
+	s.finishUpgrade(nc, s.pickSubprotocol(r.Header.Values("Sec-WebSocket-Protocol")...), key, leftover)
 }
 
 // finishUpgrade takes over nc once the upgrade request r has been
 // accepted (and a MaxConns slot reserved): it moves leftover, the bytes
 // the client sent after its request, into the read array, writes the 101
 // response and opens the connection.
-func (s *Server) finishUpgrade(nc net.Conn, r *http.Request, key string, leftover []byte) {
+func (s *Server) finishUpgrade(nc net.Conn, subprotocol, key string, leftover []byte) {
 	c := s.newConn(nc)
-	c.subprotocol = s.pickSubprotocol(r.Header)
+	c.subprotocol = subprotocol
 	if n := len(leftover); n > 0 {
 		if n > s.rcap {
 			c.dropReadArray()
@@ -166,11 +166,10 @@ func acceptKey(dst *[28]byte, key string) {
 
 // pickSubprotocol returns the first of Options.Subprotocols that the
 // client offers (tokens compare case-sensitively, RFC 6455 §4.2.2), or "".
-func (s *Server) pickSubprotocol(h http.Header) string {
+func (s *Server) pickSubprotocol(offered ...string) string {
 	if len(s.opts.Subprotocols) == 0 {
 		return ""
 	}
-	offered := h.Values("Sec-WebSocket-Protocol")
 	for _, want := range s.opts.Subprotocols {
 		for _, v := range offered {
 			for t := range strings.SplitSeq(v, ",") {
@@ -187,10 +186,19 @@ func (s *Server) pickSubprotocol(h http.Header) string {
 // in its comma-separated list, compared without regard to case.
 func headerHasToken(h http.Header, name, token string) bool {
 	for _, v := range h.Values(name) {
-		for t := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.Trim(t, " \t"), token) {
-				return true
-			}
+		if tokenListHas(v, token) {
+			return true
+		}
+	}
+	return false
+}
+
+// tokenListHas reports whether the comma-separated list v contains token,
+// compared without regard to case.
+func tokenListHas(v, token string) bool {
+	for t := range strings.SplitSeq(v, ",") {
+		if strings.EqualFold(strings.Trim(t, " \t"), token) {
+			return true
 		}
 	}
 	return false
@@ -211,7 +219,11 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	default:
 		return false
 	}
-	o := origins[0]
+	return s.originOK(origins[0], r.Host)
+}
+
+// originOK reports whether the Origin o is allowed for a request to host.
+func (s *Server) originOK(o, host string) bool {
 	for _, a := range s.opts.AllowedOrigins {
 		if strings.EqualFold(a, o) {
 			return true
@@ -221,5 +233,5 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	if err != nil || u.Host == "" || u.User != nil || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
 		return false
 	}
-	return strings.EqualFold(u.Host, r.Host)
+	return strings.EqualFold(u.Host, host)
 }

@@ -1,11 +1,9 @@
 package ws
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"net"
-	"net/http"
 	"sync"
 	"time"
 )
@@ -29,7 +27,8 @@ const maxInterceptHead = 4096
 // a hijacked WebSocket connection leaves as garbage, and for thousands of
 // clients that garbage keeps the process's resident memory well above the
 // live heap. Intercept reads the request head into a pooled 4 KiB array and
-// parses it with net/http's own request parser.
+// parses it without allocating; any request it does not recognise as a
+// plain upgrade (see parseUpgradeHead) goes to net/http as it came.
 //
 // Closing the returned listener closes ln and the connections still being
 // read. Intercept starts one goroutine that accepts from ln, and one per
@@ -190,25 +189,28 @@ func headEnd(b, prefix []byte) int {
 	return 0
 }
 
-// upgrade parses head with net/http's request parser and completes the
-// handshake if it is an upgrade the fast path takes; leftover is what the
-// client sent after the head. It reports whether it took the connection;
-// if not, net/http will answer the request.
+// upgrade parses head and completes the handshake if it is an upgrade the
+// fast path takes; leftover is what the client sent after the head. It
+// reports whether it took the connection; if not, net/http will parse the
+// request and answer it.
 func (l *interceptor) upgrade(nc net.Conn, head, leftover []byte) bool {
-	r, err := http.ReadRequest(bufio.NewReaderSize(bytes.NewReader(head), 16))
-	if err != nil || r.URL.Path != l.path || r.Host == "" || r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
+	h, ok := parseUpgradeHead(string(head), l.path)
+	if !ok {
 		return false
 	}
-	key, status, _ := checkUpgrade(r)
-	if status != http.StatusOK || !l.s.originAllowed(r) || l.s.isShutdown() || len(leftover) > l.s.rcap {
+	key, ok := l.s.checkHead(&h)
+	if !ok || l.s.isShutdown() || len(leftover) > l.s.rcap {
 		return false
 	}
 	if l.s.reserved.Add(1) > int64(l.s.opts.MaxConns) {
 		l.s.reserved.Add(-1)
 		return false // ServeHTTP answers 503
 	}
-	r.RemoteAddr = nc.RemoteAddr().String()
-	l.s.finishUpgrade(nc, r, key, leftover)
+	var sub string
+	if h.seen&seenProtocol != 0 {
+		sub = l.s.pickSubprotocol(h.protocol)
+	}
+	l.s.finishUpgrade(nc, sub, key, leftover)
 	return true
 }
 
