@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -102,9 +103,22 @@ func TestFanoutCloseRace(t *testing.T) {
 		}()
 	}
 	waitConns(t, s, clients)
+	// srv[i] is the server side of cls[i]. The server lists a connection
+	// only after writing its 101, so its order can differ from the dial
+	// order: match them by address.
+	srv := make([]*Conn, clients)
 	s.mu.RLock()
-	srv := append([]*Conn(nil), s.conns...)
+	for _, c := range s.conns {
+		for i, cl := range cls {
+			if cl.NetConn().LocalAddr().String() == c.nc.RemoteAddr().String() {
+				srv[i] = c
+			}
+		}
+	}
 	s.mu.RUnlock()
+	if slices.Contains(srv, nil) {
+		t.Fatal("a client has no server connection")
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
