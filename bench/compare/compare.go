@@ -404,31 +404,48 @@ func echo(cfg Config, res *Result, name, bin string) error {
 // Print writes the table: one row per metric, one column per server, then
 // the ratio of the first server (ours) to the best of the others.
 func (r *Result) Print(w io.Writer, servers []string) {
-	fmt.Fprintf(w, "| %-40s |", "metric")
+	last := "ours / best peer"
+	printHead(w, "metric", servers, last)
+	for _, row := range r.Rows {
+		row.printCells(w, servers)
+		fmt.Fprintf(w, " %*s |\n", len(last), row.ratio(servers))
+	}
+}
+
+// printHead writes a table's header row and alignment row: first, a
+// column per server, then the extra columns, each as wide as its title.
+func printHead(w io.Writer, first string, servers []string, extra ...string) {
+	fmt.Fprintf(w, "| %-40s |", first)
 	for _, s := range servers {
 		fmt.Fprintf(w, " %10s |", s)
 	}
-	fmt.Fprintf(w, " %s |\n", "ours / best peer")
-	fmt.Fprintf(w, "|%s|", strings.Repeat("-", 42))
+	for _, e := range extra {
+		fmt.Fprintf(w, " %s |", e)
+	}
+	fmt.Fprintf(w, "\n|%s|", strings.Repeat("-", 42))
 	for range servers {
 		fmt.Fprintf(w, "%s:|", strings.Repeat("-", 11))
 	}
-	fmt.Fprintf(w, "%s:|\n", strings.Repeat("-", 17))
-	for _, row := range r.Rows {
-		label := row.Name
-		if row.Unit != "" {
-			label += " (" + row.Unit + ")"
-		}
-		fmt.Fprintf(w, "| %-40s |", label)
-		for _, s := range servers {
-			v, ok := row.Values[s]
-			if !ok {
-				fmt.Fprintf(w, " %10s |", "-")
-				continue
-			}
+	for _, e := range extra {
+		fmt.Fprintf(w, "%s:|", strings.Repeat("-", len(e)+1))
+	}
+	fmt.Fprintln(w)
+}
+
+// printCells writes the start of the row's line: its label and a value per
+// server ("-" where none was measured).
+func (row Row) printCells(w io.Writer, servers []string) {
+	label := row.Name
+	if row.Unit != "" {
+		label += " (" + row.Unit + ")"
+	}
+	fmt.Fprintf(w, "| %-40s |", label)
+	for _, s := range servers {
+		if v, ok := row.Values[s]; ok {
 			fmt.Fprintf(w, " %10s |", format(v))
+		} else {
+			fmt.Fprintf(w, " %10s |", "-")
 		}
-		fmt.Fprintf(w, " %16s |\n", row.ratio(servers))
 	}
 }
 

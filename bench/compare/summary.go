@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 )
 
 // Summary is the medians of several runs of the comparison and, per
@@ -83,34 +82,15 @@ func median(vs []float64) float64 {
 // and range of the per-run ratios and how many runs were at or better than
 // the best peer.
 func (s *Summary) Print(w io.Writer, servers []string) {
-	fmt.Fprintf(w, "| %-40s |", fmt.Sprintf("median of %d runs", s.Runs))
-	for _, srv := range servers {
-		fmt.Fprintf(w, " %10s |", srv)
-	}
-	fmt.Fprintf(w, " %-26s | %-10s |\n", "ours / best peer: median (range)", "runs at best")
-	fmt.Fprintf(w, "|%s|", strings.Repeat("-", 42))
-	for range servers {
-		fmt.Fprintf(w, "%s:|", strings.Repeat("-", 11))
-	}
-	fmt.Fprintf(w, "%s:|%s:|\n", strings.Repeat("-", 33), strings.Repeat("-", 13))
+	ratioCol, atCol := "ours / best peer: median (range)", "runs at best"
+	printHead(w, fmt.Sprintf("median of %d runs", s.Runs), servers, ratioCol, atCol)
 	for _, row := range s.Rows {
-		label := row.Name
-		if row.Unit != "" {
-			label += " (" + row.Unit + ")"
-		}
-		fmt.Fprintf(w, "| %-40s |", label)
-		for _, srv := range servers {
-			if v, ok := row.Values[srv]; ok {
-				fmt.Fprintf(w, " %10s |", format(v))
-			} else {
-				fmt.Fprintf(w, " %10s |", "-")
-			}
-		}
+		row.printCells(w, servers)
 		ratio, at := "-", "-"
 		if n := len(row.Ratios); n > 0 {
 			ratio = fmt.Sprintf("%.2f× (%.2f–%.2f)", median(slices.Clone(row.Ratios)), row.Ratios[0], row.Ratios[n-1])
 			at = fmt.Sprintf("%d of %d", row.AtBest, n)
 		}
-		fmt.Fprintf(w, " %32s | %12s |\n", ratio, at)
+		fmt.Fprintf(w, " %*s | %*s |\n", len(ratioCol), ratio, len(atCol), at)
 	}
 }
