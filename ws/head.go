@@ -115,27 +115,26 @@ func parseUpgradeHead(head, path string) (h upgradeHead, ok bool) {
 }
 
 // isTokenByte reports whether c may appear in a field name (RFC 9110 tchar).
-func isTokenByte(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
-}
+func isTokenByte(c byte) bool { return alnumOr(c, "!#$%&'*+-.^_`|~") }
 
 // validHost reports whether every byte of a Host value is one net/http's
 // server accepts there.
 func validHost(h string) bool {
 	for i := 0; i < len(h); i++ {
-		c := h[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		case strings.IndexByte("!$%&'()*+,-.:;=[]_~", c) >= 0:
-		default:
+		if !alnumOr(h[i], "!$%&'()*+,-.:;=[]_~") {
 			return false
 		}
 	}
 	return true
+}
+
+// alnumOr reports whether c is an ASCII letter or digit or one of extra.
+func alnumOr(c byte, extra string) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte(extra, c) >= 0
 }
 
 // checkHead applies checkUpgrade's and originAllowed's rules to h and returns
