@@ -71,8 +71,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.finishUpgrade(nc, s.pickSubprotocol(r.Header.Values("Sec-WebSocket-Protocol")...), key, leftover)
 }
 
-// finishUpgrade takes over nc once the upgrade request r has been
-// accepted (and a MaxConns slot reserved): it moves leftover, the bytes
+// finishUpgrade takes over nc once its upgrade request has been accepted
+// (and a MaxConns slot reserved), with key its Sec-WebSocket-Key and
+// subprotocol the one chosen ("" for none): it moves leftover, the bytes
 // the client sent after its request, into the read array, writes the 101
 // response and opens the connection.
 func (s *Server) finishUpgrade(nc net.Conn, subprotocol, key string, leftover []byte) {

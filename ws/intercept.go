@@ -27,8 +27,9 @@ const maxInterceptHead = 4096
 // a hijacked WebSocket connection leaves as garbage, and for thousands of
 // clients that garbage keeps the process's resident memory well above the
 // live heap. Intercept reads the request head into a pooled 4 KiB array and
-// parses it without allocating; any request it does not recognise as a
-// plain upgrade (see parseUpgradeHead) goes to net/http as it came.
+// parses it from one copy of the head, without net/http's request parser
+// and its garbage; any request it does not recognise as a plain upgrade
+// (see parseUpgradeHead) goes to net/http as it came.
 //
 // Closing the returned listener closes ln and the connections still being
 // read. Intercept starts one goroutine that accepts from ln, and one per
