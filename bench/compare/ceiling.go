@@ -246,13 +246,7 @@ func ceiling(cfg Config, res *Result, name, bin string) error {
 	} else {
 		w := &best.w
 		res.add(tag, "Hz", Higher, name, best.rate)
-		res.add(tag+": frames/s", "", Higher, name, float64(w.frames)/w.dur.Seconds())
-		if w.frames > 0 {
-			res.add(tag+": CPU / frame", "µs", Lower, name, float64(w.cpu)/float64(time.Microsecond)/float64(w.frames))
-			if w.selfOK {
-				res.add(tag+": loadgen CPU / frame", "µs", Lower, name, float64(w.self)/float64(time.Microsecond)/float64(w.frames))
-			}
-		}
+		addStepRates(res, tag, name, w)
 		res.add(tag+": lag p99", "ms", Lower, name, float64(w.spread.LagP99)/float64(time.Millisecond))
 	}
 	// Steps whose last try other processes still disturbed: a ceiling
@@ -260,13 +254,7 @@ func ceiling(cfg Config, res *Result, name, bin string) error {
 	res.add(tag+": steps disturbed", "", Lower, name, float64(disturbed))
 	w := &top.w
 	res.add(ttag, "Hz", Higher, name, top.rate)
-	res.add(ttag+": frames/s", "", Higher, name, float64(w.frames)/w.dur.Seconds())
-	if w.frames > 0 {
-		res.add(ttag+": CPU / frame", "µs", Lower, name, float64(w.cpu)/float64(time.Microsecond)/float64(w.frames))
-		if w.selfOK {
-			res.add(ttag+": loadgen CPU / frame", "µs", Lower, name, float64(w.self)/float64(time.Microsecond)/float64(w.frames))
-		}
-	}
+	addStepRates(res, ttag, name, w)
 	res.add(ttag+": sent of offered", "%", Higher, name, 100*w.sent())
 	res.add(ttag+": delivered of offered", "%", Higher, name, 100*w.spread.Delivered)
 	if w.spread.Complete > 0 {
@@ -298,4 +286,17 @@ func lagString(d time.Duration) string {
 		return "unbounded"
 	}
 	return d.Round(10 * time.Microsecond).String()
+}
+
+// addStepRates adds a ceiling step's frames/s and the server's and the load
+// generator's CPU per frame under tag.
+func addStepRates(res *Result, tag, name string, w *pushWindow) {
+	res.add(tag+": frames/s", "", Higher, name, float64(w.frames)/w.dur.Seconds())
+	if w.frames == 0 {
+		return
+	}
+	res.add(tag+": CPU / frame", "µs", Lower, name, float64(w.cpu)/float64(time.Microsecond)/float64(w.frames))
+	if w.selfOK {
+		res.add(tag+": loadgen CPU / frame", "µs", Lower, name, float64(w.self)/float64(time.Microsecond)/float64(w.frames))
+	}
 }
