@@ -29,5 +29,5 @@ func ExampleNew() {
 	r.Reset("greenhouse", "sim", time.Now())
 	r.Add("temperature", reading.Celsius, 21375)
 	m.PublishReading(&r) // sensorcast/greenhouse/sim and sensorcast/greenhouse/sim/temperature
-	m.SetStatus("sim", true)
+	m.PublishStatus(&reading.Status{Sensor: "sim", OK: true})
 }

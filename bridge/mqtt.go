@@ -147,7 +147,7 @@ func New(o *Options) (*MQTT, error) {
 }
 
 // PublishReading queues r's messages for the broker and returns at once;
-// it does not keep r. It satisfies sensorcast's hub.ReadingSink.
+// it does not keep r. It satisfies sensorcast's hub.Sink.
 func (m *MQTT) PublishReading(r *reading.Reading) {
 	base := m.s.prefix + "/" + m.device + "/" + topicSafe(r.Sensor)
 	msgs := make([]message, 0, 1+r.Len())
@@ -188,10 +188,12 @@ func sameValues(a, b []reading.Value) bool {
 	return true
 }
 
-// SetStatus records whether a sensor is working. A failing sensor's
+// PublishStatus records whether a sensor is working. A failing sensor's
 // availability topic, <prefix>/<device>/<sensor>/availability, says
-// "offline" until it recovers.
-func (m *MQTT) SetStatus(sensor string, ok bool) {
+// "offline" until it recovers. It does not keep s. It satisfies sensorcast's
+// hub.Sink, with PublishReading.
+func (m *MQTT) PublishStatus(s *reading.Status) {
+	sensor, ok := s.Sensor, s.OK
 	m.mu.Lock()
 	if old, seen := m.avail[sensor]; !seen || old != ok {
 		m.avail[sensor] = ok

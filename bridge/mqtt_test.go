@@ -210,11 +210,11 @@ func TestTopicsPayloadsAndDiscovery(t *testing.T) {
 	}
 
 	// A failing sensor is reported unavailable, and available again.
-	m.SetStatus("sim", false)
+	m.PublishStatus(&reading.Status{Sensor: "sim"})
 	if got := col.wait(t, "sensorcast/pi/sim/availability", 1)[0].payload; got != "offline" {
 		t.Errorf("failing sensor availability = %q", got)
 	}
-	m.SetStatus("sim", true)
+	m.PublishStatus(&reading.Status{Sensor: "sim", OK: true})
 	if got := col.wait(t, "sensorcast/pi/sim/availability", 2)[1].payload; got != "online" {
 		t.Errorf("recovered sensor availability = %q", got)
 	}

@@ -55,14 +55,7 @@ const DefaultMaxBackoff = time.Minute
 
 // Status reports that a Source started failing (OK false) or recovered
 // (OK true).
-type Status struct {
-	Sensor      string
-	OK          bool
-	Err         string    // the failure; empty when OK
-	Failures    uint64    // failed Sense calls since Run started
-	Consecutive uint64    // failures since the last success; 0 when OK
-	Time        time.Time // when the Sense that changed the status started
-}
+type Status = reading.Status
 
 // SourceStats is a snapshot of one Source's counters, as returned by
 // Poller.Stats.

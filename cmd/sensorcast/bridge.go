@@ -67,10 +67,10 @@ func defaultStateDir() string {
 	return filepath.Join(os.TempDir(), "sensorcast-state")
 }
 
-// readingSinks returns the hub's reading sinks: the bridge, when it runs.
-func readingSinks(br *bridge.MQTT) []hub.ReadingSink {
+// hubSinks returns the hub's sinks: the bridge, when it runs.
+func hubSinks(br *bridge.MQTT) []hub.Sink {
 	if br == nil {
 		return nil
 	}
-	return []hub.ReadingSink{br}
+	return []hub.Sink{br}
 }

@@ -443,7 +443,7 @@ func TestNoBridgeWithoutMQTT(t *testing.T) {
 	if br != nil || err != nil {
 		t.Fatalf("startBridge without MQTT = %v, %v; want nil, nil", br, err)
 	}
-	if readingSinks(nil) != nil {
+	if hubSinks(nil) != nil {
 		t.Error("reading sinks without a bridge")
 	}
 	if _, err := os.Stat(state); !os.IsNotExist(err) {

@@ -129,19 +129,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Version: version,
 		Sensors: infos,
 		Frames:  wsSrv,
-		Readers: readingSinks(br),
+		Sinks:   hubSinks(br),
 		History: hub.HistoryOptions{Window: cfg.History.Window, Points: cfg.History.Points},
 	})
 	poller := sensors.NewPoller(&sensors.PollerOptions{
 		Device:    cfg.Device,
 		Logger:    log.With("component", "sensors"),
 		OnReading: h.Publish,
-		OnStatus: func(s sensors.Status) {
-			h.SetStatus(hub.Status{Sensor: s.Sensor, OK: s.OK, Err: s.Err, Failures: s.Failures, Time: s.Time})
-			if br != nil {
-				br.SetStatus(s.Sensor, s.OK)
-			}
-		},
+		OnStatus:  h.SetStatus,
 	})
 	for _, s := range sources {
 		if err := poller.Add(s.src, s.interval); err != nil {

@@ -2,7 +2,7 @@
 // from the poller enters through Publish, is encoded to JSON exactly once,
 // kept as the sensor's latest value, and handed to the sinks — the WebSocket
 // server as an already-encoded payload (FrameSink), the MQTT bridge as the
-// reading itself (ReadingSink).
+// reading or status itself (Sink).
 //
 // A new WebSocket client gets Snapshot: the hello message, the recent history
 // of every value (bounded rings, see HistoryOptions), the latest reading of

@@ -17,10 +17,13 @@ type FrameSink interface {
 	Broadcast(payload []byte) int
 }
 
-// ReadingSink receives each reading. It must not block and must not keep r
-// after it returns (copy the value if needed: a Reading is a value type).
-type ReadingSink interface {
+// Sink receives every reading and every status the hub publishes, in the
+// order the hub publishes them. Its methods must not block and must not keep
+// their argument after they return (copy the value if needed: both are value
+// types). bridge.MQTT satisfies it.
+type Sink interface {
 	PublishReading(r *reading.Reading)
+	PublishStatus(s *reading.Status)
 }
 
 // SensorInfo describes one configured sensor for the hello message.
@@ -30,13 +33,7 @@ type SensorInfo struct {
 }
 
 // Status is a sensor's health as the poller last saw it.
-type Status struct {
-	Sensor   string
-	OK       bool
-	Err      string // empty when OK
-	Failures uint64 // failed reads since start
-	Time     time.Time
-}
+type Status = reading.Status
 
 // Options configures a Hub. Sinks may be nil or empty.
 type Options struct {
@@ -44,7 +41,7 @@ type Options struct {
 	Version string       // sensorcast's version, sent in the hello message
 	Sensors []SensorInfo // in display order
 	Frames  FrameSink
-	Readers []ReadingSink
+	Sinks   []Sink
 	History HistoryOptions // the zero value means the defaults
 }
 
@@ -54,7 +51,7 @@ type Hub struct {
 	device, version string
 	sensors         []SensorInfo
 	frames          FrameSink
-	readers         []ReadingSink
+	sinks           []Sink
 	history         HistoryOptions
 
 	mu     sync.Mutex
@@ -81,7 +78,7 @@ func New(o *Options) *Hub {
 		version: o.Version,
 		sensors: append([]SensorInfo(nil), o.Sensors...),
 		frames:  o.Frames,
-		readers: append([]ReadingSink(nil), o.Readers...),
+		sinks:   append([]Sink(nil), o.Sinks...),
 		latest:  make(map[string]*entry, len(o.Sensors)),
 		history: o.History.withDefaults(),
 	}
@@ -123,7 +120,7 @@ func (h *Hub) Publish(r *reading.Reading) {
 	if h.frames != nil {
 		h.frames.Broadcast(e.json)
 	}
-	for _, s := range h.readers {
+	for _, s := range h.sinks {
 		s.PublishReading(r)
 	}
 }
@@ -139,6 +136,9 @@ func (h *Hub) SetStatus(s Status) {
 	e.status = h.appendStatus(e.status[:0], s)
 	if h.frames != nil {
 		h.frames.Broadcast(e.status)
+	}
+	for _, k := range h.sinks {
+		k.PublishStatus(&s)
 	}
 }
 

@@ -26,9 +26,13 @@ func (f *frames) Broadcast(p []byte) int {
 	return 1
 }
 
-type readers struct{ got []reading.Reading }
+type readers struct {
+	got      []reading.Reading
+	statuses []reading.Status
+}
 
 func (r *readers) PublishReading(x *reading.Reading) { r.got = append(r.got, *x) }
+func (r *readers) PublishStatus(s *reading.Status)   { r.statuses = append(r.statuses, *s) }
 
 var t0 = time.Date(2026, 11, 26, 19, 33, 27, 120e6, time.UTC)
 
@@ -50,7 +54,7 @@ func decode(t *testing.T, s string) map[string]any {
 
 func TestPublishFansOutOnce(t *testing.T) {
 	f, rs := &frames{}, &readers{}
-	h := New(&Options{Device: "pi", Frames: f, Readers: []ReadingSink{rs}})
+	h := New(&Options{Device: "pi", Frames: f, Sinks: []Sink{rs}})
 	h.Publish(newReading("sim", 21375))
 	if len(f.msgs) != 1 || len(rs.got) != 1 {
 		t.Fatalf("got %d frames and %d readings, want 1 and 1", len(f.msgs), len(rs.got))
