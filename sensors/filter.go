@@ -41,6 +41,44 @@ type Filter struct {
 	Round     *int          `toml:"round"`     // decimals to keep, 0 to 3
 }
 
+// MaxGap returns the longest gap between two Readings that c's Source
+// legitimately leaves while it is healthy, so that a sensor that is merely
+// quiet is not taken for a stale one:
+//
+//   - c.Interval when no value has a Delta filter: every read publishes;
+//   - the longest Heartbeat among the Delta filters plus c.Interval, when
+//     every Delta has a Heartbeat: a heartbeat is checked only when the
+//     Source is read, so it can fire up to one interval late. The longest,
+//     not the shortest, because a value can be missing from a reading (the
+//     host's Wi-Fi values while the interface is gone), and its heartbeat
+//     then never fires;
+//   - 0, meaning no bound, when some value has a Delta without Heartbeat:
+//     that Source may stay silent for as long as its values hold still.
+//
+// A zero c.Interval (c not yet validated) stands for the driver's default
+// interval. MaxGap leaves out read time and scheduling jitter; a caller
+// that declares a sensor stale adds its own margin.
+func (c *Config) MaxGap() time.Duration {
+	interval := c.Interval
+	if interval <= 0 {
+		interval = drivers[c.Driver].interval
+	}
+	var longest time.Duration
+	for _, f := range c.Filter {
+		if f.Delta <= 0 {
+			continue
+		}
+		if f.Heartbeat <= 0 {
+			return 0
+		}
+		longest = max(longest, f.Heartbeat)
+	}
+	if longest == 0 {
+		return interval
+	}
+	return longest + interval
+}
+
 // maxWindow bounds Median and Average.
 const maxWindow = 1000
 

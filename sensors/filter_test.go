@@ -175,3 +175,70 @@ func BenchmarkFiltered(b *testing.B) {
 		}
 	}
 }
+
+func TestConfigMaxGap(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    sensors.Config
+		want time.Duration
+	}{
+		{"no filter", sensors.Config{Driver: "sim", Interval: 2 * time.Second}, 2 * time.Second},
+		{"default interval", sensors.Config{Driver: "ds18b20"}, 10 * time.Second},
+		{"filters without delta", sensors.Config{Driver: "sim", Interval: time.Second, Filter: map[string]sensors.Filter{
+			"temperature": {Median: 3}, "humidity": {Round: ptr(0)},
+		}}, time.Second},
+		{"delta with heartbeat", sensors.Config{Driver: "sim", Interval: time.Second, Filter: map[string]sensors.Filter{
+			"temperature": {Delta: 0.1, Heartbeat: time.Minute},
+		}}, time.Minute + time.Second},
+		{"longest heartbeat", sensors.Config{Driver: "host", Interval: 2 * time.Second, Filter: map[string]sensors.Filter{
+			"cpu_temp": {Delta: 0.5, Heartbeat: time.Minute}, "wifi_rssi": {Delta: 2, Heartbeat: 5 * time.Minute}, "load1": {Average: 3},
+		}}, 5*time.Minute + 2*time.Second},
+		{"delta without heartbeat", sensors.Config{Driver: "sim", Interval: time.Second, Filter: map[string]sensors.Filter{
+			"temperature": {Delta: 0.1, Heartbeat: time.Minute}, "humidity": {Delta: 1},
+		}}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.c.MaxGap(); got != tc.want {
+				t.Errorf("MaxGap = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestMaxGapHolds reads a Filtered Source whose values never change once
+// per interval and checks that the gaps between published readings come
+// within one interval of MaxGap but never pass it, also when the value
+// with the shorter heartbeat is missing from the readings.
+func TestMaxGapHolds(t *testing.T) {
+	c := sensors.Config{Driver: "sim", Interval: 3 * time.Second, Filter: map[string]sensors.Filter{
+		"t": {Delta: 1, Heartbeat: 10 * time.Second},
+		"u": {Delta: 1, Heartbeat: 7 * time.Second},
+	}}
+	// "u" never comes: its 7s heartbeat never fires, "t"'s 10s does.
+	src := &sensortest.Script{Sensor: "s", Loop: true, Steps: []sensortest.Step{sensortest.OK(val("t", 5))}}
+	fs, err := sensors.NewFiltered(src, c.Filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var r reading.Reading
+	var last time.Time
+	var longest time.Duration
+	for i := range 100 {
+		now := start.Add(time.Duration(i) * c.Interval)
+		r.Reset("pi", "s", now)
+		switch err := fs.Sense(&r); {
+		case errors.Is(err, sensors.ErrUnchanged):
+		case err != nil:
+			t.Fatal(err)
+		default:
+			if !last.IsZero() {
+				longest = max(longest, now.Sub(last))
+			}
+			last = now
+		}
+	}
+	if gap := c.MaxGap(); longest > gap || longest <= gap-c.Interval {
+		t.Errorf("longest gap %v, MaxGap %v: want within one interval below it", longest, gap)
+	}
+}
