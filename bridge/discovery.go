@@ -26,7 +26,7 @@ type discoveryConfig struct {
 	DeviceClass       string          `json:"device_class,omitempty"`
 	Unit              string          `json:"unit_of_measurement,omitempty"`
 	StateClass        string          `json:"state_class"`
-	ExpireAfter       int             `json:"expire_after"`
+	ExpireAfter       int             `json:"expire_after,omitempty"` // 0: never expires
 	Device            discoveryDevice `json:"device"`
 	Origin            discoveryOrigin `json:"origin"`
 }
@@ -83,9 +83,14 @@ func deviceClass(name string, unit reading.Unit) (class, haUnit string) {
 	return "", string(unit)
 }
 
-// expireAfter is about twice the interval, in whole seconds, at least 1.
-func expireAfter(interval time.Duration) int {
-	return max(1, int(math.Ceil((2 * interval).Seconds())))
+// expireAfter is Home Assistant's expire_after for a sensor whose longest
+// legitimate gap between readings is gap: about twice the gap, in whole
+// seconds, at least 1. A negative gap (no bound) gives 0: no expire_after.
+func expireAfter(gap time.Duration) int {
+	if gap < 0 {
+		return 0
+	}
+	return max(1, int(math.Ceil((2 * gap).Seconds())))
 }
 
 // topicSafe replaces the characters MQTT topics reserve (and spaces) with _.

@@ -17,8 +17,23 @@ import (
 
 // Sensor is one configured sensor, for discovery and availability.
 type Sensor struct {
-	Name     string
-	Interval time.Duration
+	Name     string        // the sensor's configured name
+	Interval time.Duration // how often it is read
+	// MaxGap is the longest legitimate gap between two of its readings:
+	// with a delta filter a healthy sensor is silent until its heartbeat.
+	// Home Assistant's expire_after is about twice MaxGap. 0 means
+	// Interval; a negative value means no bound, and no expire_after is
+	// announced (the entity never expires).
+	MaxGap time.Duration
+}
+
+// gap returns the longest legitimate gap of a sensor: MaxGap, or Interval
+// when MaxGap is 0; negative for no bound.
+func (s Sensor) gap() time.Duration {
+	if s.MaxGap != 0 {
+		return s.MaxGap
+	}
+	return s.Interval
 }
 
 // Options configures New.
@@ -55,7 +70,7 @@ type MQTT struct {
 	wg               sync.WaitGroup
 
 	mu        sync.Mutex
-	sensors   map[string]time.Duration
+	sensors   map[string]time.Duration   // name → longest legitimate gap (< 0: none)
 	values    map[string][]reading.Value // per sensor, as last announced (Milli unused)
 	announce  map[string]bool            // sensors whose discovery is due
 	avail     map[string]bool            // sensor → ok
@@ -108,7 +123,7 @@ func New(o *Options) (*MQTT, error) {
 		availDue: make(map[string]bool),
 	}
 	for _, sn := range o.Sensors {
-		m.sensors[sn.Name] = sn.Interval
+		m.sensors[sn.Name] = sn.gap()
 	}
 	m.statusTopic = s.prefix + "/" + m.device + "/status"
 	if n, _ := q.stats(); n > 0 {
@@ -455,9 +470,9 @@ type entity struct {
 // discoveryLocked returns the discovery configs of a sensor's values.
 // m.mu must be held.
 func (m *MQTT) discoveryLocked(sensor string) []entity {
-	interval, ok := m.sensors[sensor]
+	gap, ok := m.sensors[sensor]
 	if !ok {
-		interval = 10 * time.Second
+		gap = 10 * time.Second
 	}
 	base := m.s.prefix + "/" + m.device + "/" + topicSafe(sensor)
 	var out []entity
@@ -472,7 +487,7 @@ func (m *MQTT) discoveryLocked(sensor string) []entity {
 			DeviceClass:       class,
 			Unit:              unit,
 			StateClass:        "measurement",
-			ExpireAfter:       expireAfter(interval),
+			ExpireAfter:       expireAfter(gap),
 			Device: discoveryDevice{
 				Identifiers: []string{"sensorcast_" + m.node},
 				Name:        m.device,
