@@ -9,10 +9,10 @@ import (
 	"time"
 )
 
-// TestJavaScript runs the Node tests in testdata/*.test.mjs: model.js unit
-// tests and a smoke test of app.js against a fake DOM.
-// Without node the test is skipped, except in CI (CI=true), where it fails.
-func TestJavaScript(t *testing.T) {
+// nodeOrSkip returns the path of node. Without node the test is skipped,
+// except in CI (CI=true), where it fails.
+func nodeOrSkip(t *testing.T) string {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		if os.Getenv("CI") == "true" {
@@ -20,18 +20,32 @@ func TestJavaScript(t *testing.T) {
 		}
 		t.Skip("node is not installed")
 	}
-	files, err := filepath.Glob(filepath.Join("testdata", "*.test.mjs"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no testdata/*.test.mjs found (err %v)", err)
-	}
+	return node
+}
+
+// runNode runs node with args in this directory and fails t if it fails.
+func runNode(t *testing.T, args ...string) {
+	t.Helper()
+	node := nodeOrSkip(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, append([]string{"--test", "--test-reporter=tap"}, files...)...)
+	cmd := exec.CommandContext(ctx, node, args...)
 	out, err := cmd.CombinedOutput()
 	if err != nil || testing.Verbose() {
 		t.Logf("%s %v:\n%s", node, cmd.Args[1:], out)
 	}
 	if err != nil {
-		t.Fatalf("node tests failed: %v", err)
+		t.Fatalf("node failed: %v", err)
 	}
+}
+
+// TestJavaScript runs the Node tests in testdata/*.test.mjs: model.js and
+// wire.js unit tests and a smoke test of app.js against a fake DOM.
+func TestJavaScript(t *testing.T) {
+	nodeOrSkip(t)
+	files, err := filepath.Glob(filepath.Join("testdata", "*.test.mjs"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata/*.test.mjs found (err %v)", err)
+	}
+	runNode(t, append([]string{"--test", "--test-reporter=tap"}, files...)...)
 }

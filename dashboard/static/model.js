@@ -26,13 +26,18 @@ export const DEFAULT_STEP_MS = 1000;
  * arrays are uPlot's data format: [t, v1, v2, …].
  */
 function newHistory() {
-  return { t: [], vals: new Map(), bucket: NaN, count: 0 };
+  // holdsLatest: the newest point already holds the sensor's latest reading,
+  // which the snapshot repeats right after the history message.
+  return { t: [], vals: new Map(), bucket: NaN, count: 0, holdsLatest: false };
 }
 
-function newSensor(name, intervalMs, now) {
+function newSensor(name, intervalMs, now, maxGapMs = NaN) {
   return {
     name,
-    intervalMs, // 0 when unknown: then the sensor is never judged stale
+    intervalMs, // 0 when unknown
+    // The longest gap between two readings of the healthy sensor, from hello;
+    // 0 means no bound, NaN that the server did not say (then 3 intervals).
+    maxGapMs,
     since: now, // when the dashboard started waiting for this sensor
     ts: NaN, // device time of the latest reading, in ms since the epoch
     readings: 0, // readings received since the last hello
@@ -85,7 +90,8 @@ export function apply(state, msg, now) {
       for (const s of Array.isArray(msg.sensors) ? msg.sensors : []) {
         if (!isObject(s) || !isName(s.sensor) || sensors.has(s.sensor)) continue;
         const iv = Number.isFinite(s.interval_ms) && s.interval_ms > 0 ? s.interval_ms : 0;
-        sensors.set(s.sensor, newSensor(s.sensor, iv, now));
+        const gap = Number.isFinite(s.max_gap_ms) && s.max_gap_ms >= 0 ? s.max_gap_ms : NaN;
+        sensors.set(s.sensor, newSensor(s.sensor, iv, now, gap));
       }
       state.sensors = sensors;
       return "hello";
@@ -93,13 +99,17 @@ export function apply(state, msg, now) {
     case "history": {
       if (!Array.isArray(msg.sensors)) return "";
       if (Number.isFinite(msg.window_ms) && msg.window_ms > 0) state.windowMs = msg.window_ms;
-      if (Number.isFinite(msg.step_ms) && msg.step_ms > 0) state.stepMs = msg.step_ms;
+      const step = Number.isFinite(msg.step_ms) && msg.step_ms > 0 ? msg.step_ms : NaN;
+      if (step > 0) state.stepMs = step;
       for (const x of msg.sensors) {
-        if (!isObject(x) || !isName(x.sensor) || !Array.isArray(x.t) || !isObject(x.values)) continue;
-        const n = x.t.length;
-        if (!x.t.every(Number.isFinite)) continue;
+        if (!isObject(x) || !isName(x.sensor) || !isObject(x.values)) continue;
+        // Two forms: "t", one time per point; or "runs" (v 2), [start, count]
+        // pairs of points step_ms apart.
+        const t = Array.isArray(x.runs) ? expandRuns(x.runs, step, x.values) : Array.isArray(x.t) ? times(x.t) : null;
+        if (t === null) continue;
+        const n = t.length;
         const h = newHistory();
-        h.t = x.t.slice();
+        h.t = t;
         for (const [name, val] of Object.entries(x.values)) {
           if (!isObject(val) || !Array.isArray(val.v) || val.v.length !== n) continue;
           h.vals.set(name, { unit: str(val.unit), v: val.v.map((v) => (Number.isFinite(v) ? v : null)) });
@@ -107,6 +117,7 @@ export function apply(state, msg, now) {
         if (n > 0) {
           h.bucket = Math.floor(h.t[n - 1] / state.stepMs);
           h.count = 1;
+          h.holdsLatest = true;
         }
         const s = sensorFor(state, x.sensor, now);
         s.hist = h;
@@ -149,6 +160,48 @@ export function apply(state, msg, now) {
   return "";
 }
 
+// times copies a history's "t" array; null unless every time is a number in
+// ascending order.
+function times(t) {
+  for (let i = 0; i < t.length; i++) {
+    if (!Number.isFinite(t[i]) || (i > 0 && t[i] <= t[i - 1])) return null;
+  }
+  return t.slice();
+}
+
+/**
+ * Expands a compact history's runs, [[start_ms, count], …], into one time per
+ * point: point i of a run is at start_ms + i*step. Returns null when the runs
+ * are malformed: not pairs of numbers, a count that is not a whole number,
+ * runs out of time order or overlapping, or more points in all than the
+ * longest of values' "v" arrays (which bounds what a bad message can make the
+ * page allocate). A plain array of numbers, no object per point.
+ */
+export function expandRuns(runs, step, values) {
+  if (!(step > 0)) return null;
+  let total = 0;
+  let end = -Infinity; // where the previous run ends
+  for (const r of runs) {
+    if (!Array.isArray(r) || r.length < 2) return null;
+    const [start, count] = r;
+    if (!Number.isFinite(start) || !Number.isSafeInteger(count) || count < 0 || start < end) return null;
+    if (count > 0) end = start + count * step;
+    total += count;
+  }
+  let longest = 0;
+  if (isObject(values)) {
+    for (const val of Object.values(values)) {
+      if (isObject(val) && Array.isArray(val.v)) longest = Math.max(longest, val.v.length);
+    }
+  }
+  if (total > longest) return null;
+  const t = [];
+  for (const [start, count] of runs) {
+    for (let i = 0; i < count; i++) t.push(start + i * step);
+  }
+  return t;
+}
+
 /**
  * Adds a reading to s's history the way the server does: readings within one
  * step share a point (their mean), and points older than the window or beyond
@@ -158,8 +211,14 @@ export function apply(state, msg, now) {
 export function addPoint(state, s, ts, values) {
   const h = s.hist;
   const n = h.t.length;
+  const repeat = h.holdsLatest;
+  h.holdsLatest = false;
   if (n > 0 && ts === h.t[n - 1]) return;
   const bucket = Math.floor(ts / state.stepMs);
+  // The compact history gives its points the start of their step, not the
+  // time of their latest reading: the snapshot's repeat of that reading is
+  // recognised as the first reading after the history, in the newest step.
+  if (repeat && n > 0 && bucket === h.bucket && ts >= h.t[n - 1]) return;
   if (n > 0 && bucket === h.bucket) {
     h.t[n - 1] = ts;
     for (const [name, x] of values) {
@@ -239,13 +298,25 @@ export function ageOf(state, s, now) {
 }
 
 /**
+ * How old a sensor's latest reading (or the wait for its first one) may grow,
+ * in ms, before the sensor is shown stale: twice the longest gap a healthy
+ * sensor leaves (max_gap_ms in hello, which counts the heartbeat of a delta
+ * filter); three intervals from a server that does not send max_gap_ms; 0,
+ * never stale, when the gap has no bound or nothing is known.
+ */
+export function staleAfter(s) {
+  if (Number.isFinite(s.maxGapMs)) return 2 * s.maxGapMs;
+  return 3 * s.intervalMs;
+}
+
+/**
  * A sensor's condition at now: "failing" (a status said so), "stale" (its
- * latest reading, or the wait for a first one, is older than three intervals),
+ * latest reading, or the wait for a first one, is older than staleAfter),
  * "waiting" (no reading yet) or "ok".
  */
 export function condition(state, s, now) {
   if (!s.ok) return "failing";
-  const limit = 3 * s.intervalMs;
+  const limit = staleAfter(s);
   if (s.readings === 0) return limit > 0 && now - s.since > limit ? "stale" : "waiting";
   return limit > 0 && ageOf(state, s, now) > limit ? "stale" : "ok";
 }

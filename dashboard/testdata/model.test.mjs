@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import {
-  newState, apply, ageOf, condition, formatAge, humanise, formatValue, view, Backoff,
+  newState, apply, ageOf, condition, staleAfter, formatAge, humanise, formatValue, view, Backoff,
 } from "../static/model.js";
 
 const T0 = 1795721607120; // 2026-11-26T19:33:27.120Z
@@ -149,6 +149,45 @@ test("stale after three intervals without a reading", () => {
   apply(st2, hello, T0);
   assert.equal(condition(st2, st2.sensors.get("sim"), T0 + 3000), "waiting");
   assert.equal(condition(st2, st2.sensors.get("sim"), T0 + 3001), "stale");
+});
+
+test("stale uses max_gap_ms from hello: twice the longest legitimate gap; 0 never; absent, three intervals", () => {
+  const st = newState();
+  apply(st, {
+    type: "hello", device: "pi", version: "v0.2.0",
+    sensors: [
+      { sensor: "light", interval_ms: 2000, max_gap_ms: 62000 }, // delta with a 1 min heartbeat
+      { sensor: "door", interval_ms: 1000, max_gap_ms: 0 }, // delta without heartbeat
+      { sensor: "sim", interval_ms: 1000, max_gap_ms: 1000 },
+      { sensor: "old", interval_ms: 1000 }, // an older server
+      { sensor: "odd", interval_ms: 1000, max_gap_ms: -5 }, // malformed: as if absent
+      { sensor: "odd2", interval_ms: 1000, max_gap_ms: "62000" },
+    ],
+  }, T0);
+  const get = (n) => st.sensors.get(n);
+  assert.equal(get("light").maxGapMs, 62000);
+  assert.equal(staleAfter(get("light")), 124000);
+  assert.equal(staleAfter(get("door")), 0);
+  assert.equal(staleAfter(get("old")), 3000);
+  assert.equal(staleAfter(get("odd")), 3000);
+  assert.equal(staleAfter(get("odd2")), 3000);
+  for (const n of ["light", "door", "sim", "old"]) apply(st, reading(n, T0, { x: { v: 1, unit: "" } }), T0);
+  // A minute of silence is a heartbeat away, not stale.
+  assert.equal(condition(st, get("light"), T0 + 62000), "ok");
+  assert.equal(condition(st, get("light"), T0 + 124000), "ok");
+  assert.equal(condition(st, get("light"), T0 + 124001), "stale");
+  assert.equal(condition(st, get("door"), T0 + 7 * 86400e3), "ok");
+  assert.equal(condition(st, get("sim"), T0 + 2000), "ok");
+  assert.equal(condition(st, get("sim"), T0 + 2001), "stale");
+  assert.equal(condition(st, get("old"), T0 + 3000), "ok");
+  assert.equal(condition(st, get("old"), T0 + 3001), "stale");
+  // Waiting for the first reading counts the same way.
+  assert.equal(condition(st, get("odd"), T0 + 3001), "stale");
+  const st2 = newState();
+  apply(st2, { type: "hello", sensors: [{ sensor: "light", interval_ms: 2000, max_gap_ms: 62000 }, { sensor: "door", max_gap_ms: 0 }] }, T0);
+  assert.equal(condition(st2, st2.sensors.get("light"), T0 + 124000), "waiting");
+  assert.equal(condition(st2, st2.sensors.get("light"), T0 + 124001), "stale");
+  assert.equal(condition(st2, st2.sensors.get("door"), T0 + 86400e3), "waiting");
 });
 
 test("ages are corrected for the device's clock, estimated from live readings only", () => {
