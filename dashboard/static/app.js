@@ -6,6 +6,7 @@
 // Charts use uPlot when the page has it (vendor/uPlot.iife.min.js, which the
 // build copies from npm); without it the page works the same, without charts.
 import { newState, apply, view, Backoff, chartGroups, humanise, formatValue } from "./model.js";
+import { Inbox, subprotocols, GZIP_PROTOCOL } from "./wire.js";
 
 const meta = document.querySelector('meta[name="sensorcast-ws"]');
 const wsPath = meta && meta.content.startsWith("/") ? meta.content : "/ws";
@@ -273,34 +274,34 @@ function connect() {
   url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
   let ws;
   try {
-    ws = new WebSocket(url);
+    // Offer gzip for the history message when this browser can inflate it.
+    ws = new WebSocket(url, subprotocols());
   } catch {
     retry();
     return;
   }
+  ws.binaryType = "arraybuffer";
   socket = ws;
-  ws.onmessage = (e) => {
-    if (typeof e.data !== "string") return;
-    let msg;
-    try {
-      msg = JSON.parse(e.data);
-    } catch {
-      return;
-    }
-    const kind = apply(state, msg, Date.now());
-    if (kind === "hello") {
-      // Count the connection as good only once the server has spoken, so a
-      // server that accepts and drops at once still gets backed off from.
-      backoff.reset();
-      conn.phase = "live";
-    }
-    if (kind) schedule();
-  };
+  const inbox = new Inbox({ gzip: () => ws.protocol === GZIP_PROTOCOL, deliver: received });
+  ws.onmessage = (e) => inbox.push(e.data);
   ws.onclose = () => {
+    inbox.close();
     if (socket !== ws) return;
     socket = null;
     retry();
   };
+}
+
+// received applies one message of the current connection, in arrival order.
+function received(msg) {
+  const kind = apply(state, msg, Date.now());
+  if (kind === "hello") {
+    // Count the connection as good only once the server has spoken, so a
+    // server that accepts and drops at once still gets backed off from.
+    backoff.reset();
+    conn.phase = "live";
+  }
+  if (kind) schedule();
 }
 
 function retry() {

@@ -3,6 +3,7 @@
 // statuses, builds each card once, marks stale sensors, and reconnects.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { gzipSync } from "node:zlib";
 
 let created = 0; // elements created by the page
 let clock = 1795721607120;
@@ -84,8 +85,11 @@ for (const id of ["device", "version", "conn", "conn-state", "conn-eta", "empty"
 const meta = new FakeElement("meta", { content: "/live?v=1" });
 const sockets = [];
 class FakeWebSocket {
-  constructor(url) {
+  constructor(url, protocols) {
     this.url = String(url);
+    this.protocols = protocols;
+    this.protocol = ""; // what the server agreed to
+    this.binaryType = "blob";
     sockets.push(this);
   }
   send(msg) {
@@ -161,6 +165,8 @@ test("app.js renders the stream and reconnects", async (t) => {
 
   assert.equal(sockets.length, 1);
   assert.equal(sockets[0].url, "wss://pi.local:8443/live?v=1");
+  assert.deepEqual(sockets[0].protocols, ["sensorcast.gzip"], "gzip offered: Node has DecompressionStream");
+  assert.equal(sockets[0].binaryType, "arraybuffer");
   flush();
   assert.equal(text("conn-state"), "Connecting…");
 
@@ -225,6 +231,27 @@ test("app.js renders the stream and reconnects", async (t) => {
   assert.equal(sim.parentNode, null, "a sensor gone from hello loses its card");
   assert.match(cards()[0], /^host\|Waiting\|no reading yet\|CSV$/);
   assert.equal(text("version"), "v0.1.1");
+
+  // This server agreed to gzip: the history comes compressed and compact,
+  // and the reading sent after it waits for it.
+  const ws2 = sockets[1];
+  ws2.protocol = "sensorcast.gzip";
+  const step = 2000;
+  const start = Math.floor(clock / step) * step - 5 * step; // the newest point a step before the reading
+  const history = { type: "history", v: 2, device: "pi", window_ms: 3600000, step_ms: step, sensors: [
+    { sensor: "bme280", runs: [[start, 2], [start + 3 * step, 2]], values: { temperature: { unit: "°C", v: [18.5, 19, null, 19.5] } } },
+  ] };
+  const gz = gzipSync(JSON.stringify(history));
+  ws2.onmessage({ data: gz.buffer.slice(gz.byteOffset, gz.byteOffset + gz.byteLength) });
+  ws2.get({ type: "reading", device: "pi", sensor: "bme280", ts: clock, values: { temperature: { v: 20, unit: "°C" } } });
+  flush();
+  assert.match(cards()[1], /^bme280\|Waiting\|no reading yet\|CSV$/, "the reading waits for the history");
+  for (let i = 0; i < 1000 && !/Temperature/.test(cards()[1]); i++) {
+    await new Promise((r) => setImmediate(r));
+    flush();
+  }
+  assert.match(cards()[1], /^bme280\|OK\|Temperature\|20\u00a0°C\|↗\|min 18\.5\u00a0°C · max 20\u00a0°C\|updated just now\|CSV$/);
+  assert.deepEqual(globalThis.sensorcast.state.sensors.get("bme280").hist.t, [start, start + step, start + 3 * step, start + 4 * step, clock]);
 
   // A close after hello backs off from the start again, not from where it was.
   sockets[1].onclose();

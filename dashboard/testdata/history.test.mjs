@@ -2,9 +2,9 @@
 // points, the window, min/max/trend and the chart groups.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { newState, apply, view, stats, chartGroups } from "../static/model.js";
+import { newState, apply, view, stats, chartGroups, expandRuns } from "../static/model.js";
+import { hourOfHistory, T0, START, STEP } from "./fixtures.mjs";
 
-const T0 = 1795721607000;
 const nf = new Intl.NumberFormat("en-US", { maximumFractionDigits: 3 });
 const hello = { type: "hello", device: "pi", version: "v1", sensors: [{ sensor: "sim", interval_ms: 1000 }] };
 const reading = (ts, values) => ({ type: "reading", device: "pi", sensor: "sim", ts, values });
@@ -102,4 +102,88 @@ test("chartGroups puts values that share a unit on one chart", () => {
   assert.deepEqual(groups, [{ unit: "", names: ["load1", "load5"] }, { unit: "°C", names: ["cpu_temp"] }]);
   apply(st, reading(T0 + 1000, { load1: { v: 1, unit: "" }, cpu_temp: { v: 50, unit: "°C" }, load5: { v: 2, unit: "" } }), T0);
   assert.equal(chartGroups(st.sensors.get("sim")).key, key, "same values, same key");
+});
+
+test("the compact history (runs) gives the same points as the one with a time per point", () => {
+  const { t, v1, v2 } = hourOfHistory();
+  const a = newState();
+  const b = newState();
+  apply(a, hello, T0);
+  apply(b, hello, T0);
+  assert.equal(apply(a, v1, T0), "history");
+  assert.equal(apply(b, v2, T0), "history");
+  const ha = a.sensors.get("sim").hist;
+  const hb = b.sensors.get("sim").hist;
+  assert.equal(hb.t.length, 3000);
+  assert.deepEqual(hb.t, t);
+  assert.deepEqual(hb.t, ha.t);
+  assert.deepEqual([...hb.vals], [...ha.vals]);
+  assert.equal(hb.t[1500], START + 2100 * STEP, "the second run starts after the gap");
+  assert.equal(hb.bucket, ha.bucket);
+  assert.ok(hb.t.every((x) => typeof x === "number"), "times are plain numbers");
+  const view1 = view(a, a.sensors.get("sim"), T0, nf);
+  assert.deepEqual(view(b, b.sensors.get("sim"), T0, nf), view1);
+});
+
+test("the snapshot's repeat of the latest reading is not counted twice in a compact history", () => {
+  const st = newState();
+  apply(st, hello, T0);
+  const base = Math.floor(T0 / 1000) * 1000; // the newest point's step starts here
+  apply(st, {
+    type: "history", v: 2, window_ms: 60000, step_ms: 1000,
+    sensors: [{ sensor: "sim", runs: [[base - 2000, 3]], values: { temperature: { unit: "°C", v: [20, 21, 22] } } }],
+  }, T0);
+  const s = st.sensors.get("sim");
+  assert.deepEqual(s.hist.t, [base - 2000, base - 1000, base]);
+  // The latest reading, taken 400 ms into the newest step (whose mean, 22,
+  // it is part of) comes again in the snapshot: not a new reading.
+  apply(st, reading(base + 400, { temperature: { v: 23, unit: "°C" } }), T0);
+  assert.deepEqual(s.hist.vals.get("temperature").v, [20, 21, 22]);
+  // A live reading in the same step is merged; the next step is a new point.
+  apply(st, reading(base + 800, { temperature: { v: 24, unit: "°C" } }), T0);
+  assert.deepEqual(s.hist.vals.get("temperature").v, [20, 21, 23]);
+  apply(st, reading(base + 1200, { temperature: { v: 30, unit: "°C" } }), T0);
+  assert.deepEqual(s.hist.vals.get("temperature").v, [20, 21, 23, 30]);
+  assert.deepEqual(s.hist.t, [base - 2000, base - 1000, base + 800, base + 1200]);
+});
+
+test("malformed compact histories are skipped, each sensor on its own", () => {
+  const good = { sensor: "sim", runs: [[T0, 2]], values: { x: { unit: "", v: [1, 2] } } };
+  const bad = [
+    { sensor: "sim", runs: [[T0, 2.5]], values: { x: { unit: "", v: [1, 2] } } }, // count not whole
+    { sensor: "sim", runs: [[T0, -1]], values: {} },
+    { sensor: "sim", runs: [[T0]], values: { x: { unit: "", v: [1] } } },
+    { sensor: "sim", runs: [["x", 1]], values: { x: { unit: "", v: [1] } } },
+    { sensor: "sim", runs: [5], values: { x: { unit: "", v: [1] } } },
+    { sensor: "sim", runs: [[T0, 2], [T0 + 1000, 1]], values: { x: { unit: "", v: [1, 2, 3] } } }, // overlap
+    { sensor: "sim", runs: [[T0 + 5000, 1], [T0, 1]], values: { x: { unit: "", v: [1, 2] } } }, // out of order
+    { sensor: "sim", runs: [[T0, 1e9]], values: { x: { unit: "", v: [1] } } }, // more points than values
+    { sensor: "sim", runs: [[T0, 2]], values: {} },
+  ];
+  for (const x of bad) {
+    const st = newState();
+    apply(st, hello, T0);
+    apply(st, { type: "history", v: 2, step_ms: 1000, sensors: [x, { ...good, sensor: "other" }] }, T0);
+    assert.equal(st.sensors.get("sim").hist.t.length, 0, JSON.stringify(x));
+    assert.deepEqual(st.sensors.get("other").hist.t, [T0, T0 + 1000], "the good sensor is kept");
+  }
+  // Runs need the message's step.
+  const st = newState();
+  apply(st, hello, T0);
+  apply(st, { type: "history", v: 2, sensors: [good] }, T0);
+  assert.equal(st.sensors.get("sim").hist.t.length, 0);
+  // An empty history is fine, and so is an empty run.
+  apply(st, { type: "history", v: 2, step_ms: 1000, sensors: [{ sensor: "sim", runs: [], values: {} }] }, T0);
+  apply(st, { type: "history", v: 2, step_ms: 1000, sensors: [{ sensor: "sim", runs: [[T0, 0], [T0, 2]], values: { x: { unit: "", v: [1, 2] } } }] }, T0);
+  assert.deepEqual(st.sensors.get("sim").hist.t, [T0, T0 + 1000]);
+  // A "t" array out of order is refused too.
+  apply(st, { type: "history", sensors: [{ sensor: "sim", t: [T0, T0 - 1], values: { x: { unit: "", v: [1, 2] } } }] }, T0);
+  assert.deepEqual(st.sensors.get("sim").hist.t, [T0, T0 + 1000]);
+});
+
+test("expandRuns", () => {
+  assert.deepEqual(expandRuns([[0, 3], [10, 2]], 2, { a: { v: [0, 0, 0, 0, 0] } }), [0, 2, 4, 10, 12]);
+  assert.equal(expandRuns([[0, 3]], 0, { a: { v: [0, 0, 0] } }), null);
+  assert.equal(expandRuns([[0, 3]], 1, { a: { v: [0, 0] } }), null);
+  assert.deepEqual(expandRuns([], 1, {}), []);
 });
