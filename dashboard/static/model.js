@@ -47,6 +47,7 @@ function newSensor(name, intervalMs, now, maxGapMs = NaN) {
     failures: 0,
     hist: newHistory(),
     histSeq: 0, // bumped whenever hist changes, so renderers redraw only then
+    statsMemo: null, // see statsOf
   };
 }
 
@@ -361,6 +362,21 @@ export function formatValue(v, unit, nf) {
   return unit ? `${n}\u00a0${unit}` : n;
 }
 
+// statsOf returns stats of s's history of value key, or null, computed once
+// per history change: a render every second over an hour of points for every
+// value would otherwise scan them all each time.
+function statsOf(s, key) {
+  let memo = s.statsMemo;
+  if (!memo || memo.hist !== s.hist || memo.seq !== s.histSeq) {
+    memo = s.statsMemo = { hist: s.hist, seq: s.histSeq, byKey: new Map() };
+  }
+  if (!memo.byKey.has(key)) {
+    const series = s.hist.vals.get(key);
+    memo.byKey.set(key, series ? stats(series) : null);
+  }
+  return memo.byKey.get(key);
+}
+
 const LABELS = { ok: "OK", stale: "Stale", failing: "Failing", waiting: "Waiting" };
 
 /**
@@ -376,8 +392,7 @@ export function view(state, s, now, nf) {
   }
   const values = [];
   for (const [key, x] of s.values) {
-    const series = s.hist.vals.get(key);
-    const st = series ? stats(series) : null;
+    const st = statsOf(s, key);
     values.push({
       key,
       label: humanise(key),

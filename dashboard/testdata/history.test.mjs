@@ -187,3 +187,19 @@ test("expandRuns", () => {
   assert.equal(expandRuns([[0, 3]], 1, { a: { v: [0, 0] } }), null);
   assert.deepEqual(expandRuns([], 1, {}), []);
 });
+
+test("view scans a history only when it changed", () => {
+  const st = withHistory();
+  const s = st.sensors.get("sim");
+  apply(st, reading(T0 + 1000, { temperature: { v: 24, unit: "°C" } }), T0 + 1000);
+  let reads = 0;
+  const series = s.hist.vals.get("temperature");
+  series.v = new Proxy(series.v, { get: (a, k) => (reads++, Reflect.get(a, k)) });
+  const first = view(st, s, T0 + 1000, nf);
+  assert.ok(reads > 0);
+  const after = reads;
+  assert.deepEqual(view(st, s, T0 + 2000, nf).values, first.values, "the same a second later");
+  assert.equal(reads, after, "no second scan without a change");
+  apply(st, reading(T0 + 2000, { temperature: { v: 10, unit: "°C" } }), T0 + 2000);
+  assert.equal(view(st, s, T0 + 2000, nf).values[0].range, "min 10\u00a0°C · max 24\u00a0°C", "a new point: new stats");
+});
