@@ -33,15 +33,16 @@ func TestPiInABox(t *testing.T) {
 		t.Skip("PIBOX_DIR is not set: run make pi-in-a-box")
 	}
 	b := startBox(t, dir)
+	bme := bmeFixture // a copy: step 4 changes its raw values
 
-	b.mustRun(t, "insmod /lib/modules/i2c-stub.ko "+stubParams)
-	b.mustRun(t, bme.program()+"; "+mcpProgram(0x0194))
+	b.mustRun(t, loadStub(&bme, 0x0194))
 	b.mustRun(t, gpioSimSetup)
 	b.mustRun(t, "sensorcast -config /etc/sensorcast/sensorcast.toml >/tmp/sensorcast.log 2>&1 &")
 	msgs := b.stream(t)
 
 	// 1. The BME280 gives what the datasheet's formulas give.
-	want := bme.expect()
+	states := []bmeValues{bme.expect()} // what the chip's registers said, in order
+	want := states[0]
 	got := msgs.waitReading(t, "bme280", 20*time.Second, func(m boxMsg) bool { return true })
 	checkNear(t, "bme280 temperature", got, "temperature", want.tempMilliC)
 	checkNear(t, "bme280 pressure", got, "pressure", want.pressMilliHPa)
@@ -55,36 +56,41 @@ func TestPiInABox(t *testing.T) {
 	// 3. A GPIO input toggled inside the box arrives as on/off changes.
 	b.mustRun(t, "for i in 1 2 3; do echo pull-up > $(ls -d /sys/devices/platform/gpio-sim.*/gpiochip*/sim_gpio17)/pull; sleep 0.4; "+
 		"echo pull-down > $(ls -d /sys/devices/platform/gpio-sim.*/gpiochip*/sim_gpio17)/pull; sleep 0.4; done >/dev/null 2>&1 &")
-	var states []int64
+	var doorStates []int64
 	deadline := time.Now().Add(15 * time.Second)
-	for len(states) < 6 && time.Now().Before(deadline) {
+	for len(doorStates) < 6 && time.Now().Before(deadline) {
 		m := msgs.waitReading(t, "door", time.Until(deadline), func(m boxMsg) bool { return true })
 		for _, v := range m.Values {
 			s := int64(math.Round(v.V))
-			if len(states) == 0 || states[len(states)-1] != s {
-				states = append(states, s)
+			if len(doorStates) == 0 || doorStates[len(doorStates)-1] != s {
+				doorStates = append(doorStates, s)
 			}
 		}
 	}
-	if strings.Count(fmt.Sprint(states), "1") < 3 || len(states) < 6 {
-		t.Errorf("door states %v, want three on/off changes", states)
+	if strings.Count(fmt.Sprint(doorStates), "1") < 3 || len(doorStates) < 6 {
+		t.Errorf("door states %v, want three on/off changes", doorStates)
 	}
 
-	// 4. New raw registers change the next reading.
+	// 4. New raw registers change the next reading. They are written on the
+	// live bus in one transfer, so a reading shows the old values or the new
+	// ones, never a mix.
 	bme.raw[3], bme.raw[4], bme.raw[5] = 0x7e, 0x00, 0x00 // temperature
-	b.mustRun(t, bme.programRaw())
-	want = bme.expect()
-	msgs.waitReading(t, "bme280", 10*time.Second, func(m boxMsg) bool {
-		return near(m, "temperature", want.tempMilliC)
-	})
+	b.mustRun(t, bme.programRaw(1))
+	states = append(states, bme.expect())
+	want = states[1]
+	msgs.waitReading(t, "bme280", 10*time.Second, func(m boxMsg) bool { return isBME(m, want) })
 
 	// 5. The bus vanishes and returns: failing, then recovered, no restart.
-	b.mustRun(t, "rmmod i2c-stub")
+	// It returns fully programmed (loadStub), as a chip that has finished
+	// its power-up does: every reading after the recovery is the chip's.
+	b.mustRun(t, "rmmod i2c-stub && rm /dev/i2c-1")
 	msgs.waitStatus(t, "bme280", false, 15*time.Second)
-	b.mustRun(t, "insmod /lib/modules/i2c-stub.ko "+stubParams+" && "+bme.program()+"; "+mcpProgram(0x0194))
+	b.mustRun(t, loadStub(&bme, 0x0194))
 	msgs.waitStatus(t, "bme280", true, 30*time.Second)
-	got = msgs.waitReading(t, "bme280", 10*time.Second, func(m boxMsg) bool { return true })
-	checkNear(t, "bme280 temperature after recovery", got, "temperature", want.tempMilliC)
+	recovered := len(msgs.seen)
+	for range 4 { // checked with all the others by checkStream below
+		msgs.waitReading(t, "bme280", 10*time.Second, func(m boxMsg) bool { return true })
+	}
 	if out, _ := b.run(t, "pidof sensorcast"); len(out) != 1 {
 		t.Errorf("sensorcast processes after recovery: %q", out)
 	}
@@ -107,15 +113,52 @@ func TestPiInABox(t *testing.T) {
 			t.Errorf("sensorcast scan output lacks %q:\n%s", want, out)
 		}
 	}
+
+	// Nothing implausible was published at any time, and nothing but the
+	// chip's values after the recovery: a few more readings, then all of
+	// them checked.
+	for range 2 {
+		msgs.waitReading(t, "bme280", 10*time.Second, func(m boxMsg) bool { return true })
+	}
+	for _, e := range checkStream(msgs.seen, states, recovered) {
+		t.Error(e)
+	}
 	if t.Failed() {
 		log, _ := b.run(t, "cat /tmp/sensorcast.log")
 		t.Logf("sensorcast log in the box:\n%s", strings.Join(log, "\n"))
 	}
 }
 
+// stagingBus is the adapter number the stub is loaded with: not the Pi's
+// bus 1, which sensorcast is configured for, so that sensorcast cannot see
+// the emulated chips while their registers are being written.
+const stagingBus = 11
+
 // stubParams puts a BME280 at 0x76 (writes in register/value pairs) and an
-// MCP9808 at 0x18 (16-bit registers) on /dev/i2c-1.
-const stubParams = "chip_addr=0x76,0x18 bus_num=1 write_pairs=1,0 reg16=0,1"
+// MCP9808 at 0x18 (16-bit registers) on stagingBus.
+var stubParams = fmt.Sprintf("chip_addr=0x76,0x18 bus_num=%d write_pairs=1,0 reg16=0,1", stagingBus)
+
+// loadStub loads i2c-stub, writes every register of both chips, and only
+// then makes the adapter the box's /dev/i2c-1 (publishStub). Until that one
+// mknod, sensorcast's open of /dev/i2c-1 fails as "not found"; from it on,
+// every register is written. What sensorcast can see therefore does not
+// depend on how fast the box runs, on any machine. /dev/i2c-1 must not
+// exist when it runs (mknod fails if it does).
+func loadStub(c *bme280, mcpTemp uint16) string {
+	return strings.Join([]string{
+		"insmod /lib/modules/i2c-stub.ko " + stubParams,
+		c.program(stagingBus),
+		mcpProgram(stagingBus, mcpTemp),
+		publishStub,
+	}, " && ")
+}
+
+// publishStub gives the staging adapter the name of the Pi's header bus: a
+// /dev/i2c-1 node with the adapter's device number, created by one mknod,
+// which is atomic. The staging node is then removed, so that the box has one
+// I²C bus, as a Pi does (sensorcast scan lists every /dev/i2c-*).
+var publishStub = fmt.Sprintf("dev=$(cat /sys/class/i2c-dev/i2c-%d/dev) && mknod /dev/i2c-1 c ${dev%%%%:*} ${dev#*:} && rm /dev/i2c-%d",
+	stagingBus, stagingBus)
 
 // gpioSimSetup creates a gpio-sim bank that looks like a Pi's: labelled
 // pinctrl-bcm2711, lines GPIO0…GPIO27.
@@ -131,37 +174,57 @@ type bme280 struct {
 	raw   [8]byte  // 0xF7…0xFE: pressure, temperature, humidity
 }
 
-var bme = &bme280{
+var bmeFixture = bme280{
 	calib: [26]byte{0x10, 0x6e, 0x6c, 0x66, 0x32, 0x0, 0x5d, 0x95, 0xb8, 0xd5, 0xd0, 0xb, 0x77, 0x1e, 0x9d, 0xff, 0xf9, 0xff, 0xac, 0x26, 0xa, 0xd8, 0xbd, 0x10, 0x0, 0x4b},
 	hcal:  [7]byte{0x6e, 0x1, 0x0, 0x13, 0x5, 0x0, 0x1e},
 	raw:   [8]byte{0x4a, 0x52, 0xc0, 0x80, 0x96, 0xc0, 0x7a, 0x76},
 }
 
-// i2cset writes bytes to consecutive registers with busybox i2cset, which
-// takes register numbers in hex.
-func i2cset(addr, reg byte, data []byte) string {
-	var cmds []string
-	for i, v := range data {
-		cmds = append(cmds, fmt.Sprintf("i2cset -y 1 0x%02x 0x%02x 0x%02x", addr, int(reg)+i, v))
+// i2cTransfer returns a busybox i2ctransfer command that sends msgs, each
+// one I²C write message to addr, in a single I2C_RDWR ioctl. The kernel runs
+// all the messages of one ioctl under the adapter's lock, so no other
+// transfer (no read by sensorcast) sees some of them written and not others.
+func i2cTransfer(bus int, addr byte, msgs ...[]byte) string {
+	args := []string{"i2ctransfer -y " + fmt.Sprint(bus)}
+	for _, m := range msgs {
+		args = append(args, fmt.Sprintf("w%d@0x%02x", len(m), addr))
+		for _, v := range m {
+			args = append(args, fmt.Sprintf("0x%02x", v))
+		}
 	}
-	return strings.Join(cmds, "; ")
+	return strings.Join(args, " ")
 }
 
-func (c *bme280) program() string {
-	return strings.Join([]string{
-		i2cset(0x76, 0xd0, []byte{0x60}), // chip ID: BME280
-		i2cset(0x76, 0x88, c.calib[:]),
-		i2cset(0x76, 0xe1, c.hcal[:]),
-		i2cset(0x76, 0xf3, []byte{0}), // status: idle
-		c.programRaw(),
-	}, "; ")
+// pairs returns data as (register, value) pairs from reg on, the way a
+// BMx280 takes a multi-byte write (the stub's write_pairs=1).
+func pairs(reg byte, data []byte) []byte {
+	var out []byte
+	for i, v := range data {
+		out = append(out, reg+byte(i), v)
+	}
+	return out
 }
 
-func (c *bme280) programRaw() string { return i2cset(0x76, 0xf7, c.raw[:]) }
+// program writes every register the driver reads, in one message: chip ID
+// (BME280), calibration, status (idle) and raw values.
+func (c *bme280) program(bus int) string {
+	var m []byte
+	m = append(m, pairs(0xd0, []byte{0x60})...)
+	m = append(m, pairs(0x88, c.calib[:])...)
+	m = append(m, pairs(0xe1, c.hcal[:])...)
+	m = append(m, pairs(0xf3, []byte{0})...)
+	m = append(m, pairs(0xf7, c.raw[:])...)
+	return i2cTransfer(bus, 0x76, m)
+}
 
-// mcpProgram sets the MCP9808's IDs and its ambient temperature register.
-func mcpProgram(temp uint16) string {
-	return fmt.Sprintf("i2cset -y 1 0x18 0x06 0x0054 w; i2cset -y 1 0x18 0x07 0x0400 w; i2cset -y 1 0x18 0x05 0x%04x w", temp)
+// programRaw writes the raw values (0xF7…0xFE) in one message.
+func (c *bme280) programRaw(bus int) string { return i2cTransfer(bus, 0x76, pairs(0xf7, c.raw[:])) }
+
+// mcpProgram sets the MCP9808's ambient temperature register and its
+// manufacturer and device IDs (0x0054, 0x0400), 16 bits MSB first, in one
+// transfer.
+func mcpProgram(bus int, temp uint16) string {
+	return i2cTransfer(bus, 0x18, []byte{0x05, byte(temp >> 8), byte(temp)}, []byte{0x06, 0x00, 0x54}, []byte{0x07, 0x04, 0x00})
 }
 
 type bmeValues struct{ tempMilliC, pressMilliHPa, humMilliPct int64 }
@@ -229,6 +292,64 @@ func (c *bme280) expect() bmeValues {
 func near(m boxMsg, name string, want int64) bool {
 	v, ok := m.Values[name]
 	return ok && math.Abs(v.V*1000-float64(want)) <= 1.0001
+}
+
+// isBME reports whether m carries exactly the values v (to the wire
+// format's resolution).
+func isBME(m boxMsg, v bmeValues) bool {
+	return near(m, "temperature", v.tempMilliC) && near(m, "pressure", v.pressMilliHPa) && near(m, "humidity", v.humMilliPct)
+}
+
+// bme280Range is the BME280 datasheet's operating range (section 1):
+// −40…85 °C, 300…1100 hPa, 0…100 %RH.
+var bme280Range = map[string][2]float64{"temperature": {-40, 85}, "pressure": {300, 1100}, "humidity": {0, 100}}
+
+// checkStream checks every message the test consumed from the box's stream
+// and returns one line per fault:
+//   - every bme280 reading has its three values, each within the datasheet's
+//     range;
+//   - the bme280 readings walk through states in order: each equals the
+//     state of the one before it or the next state, never an earlier state
+//     or anything else (the test changes the registers atomically, so there
+//     is no value in between);
+//   - from seen[recovered] on (after the bus came back), every bme280 reading
+//     equals the last state, and no sensor reports a failure;
+//   - every mcp9808 reading is 25.25 °C.
+func checkStream(seen []boxMsg, states []bmeValues, recovered int) []string {
+	var faults []string
+	state := 0
+	for i, m := range seen {
+		after := i >= recovered
+		if m.Type == "status" && !m.OK && after {
+			faults = append(faults, fmt.Sprintf("message %d: %s failing after the recovery", i, m.Sensor))
+		}
+		if m.Type != "reading" {
+			continue
+		}
+		switch m.Sensor {
+		case "mcp9808":
+			if !near(m, "temperature", 25250) {
+				faults = append(faults, fmt.Sprintf("message %d: mcp9808 reading %v, want 25.250 °C", i, m.Values))
+			}
+		case "bme280":
+			for name, r := range bme280Range {
+				v, ok := m.Values[name]
+				if !ok || v.V < r[0] || v.V > r[1] {
+					faults = append(faults, fmt.Sprintf("message %d: bme280 %s %v outside the datasheet's %g…%g", i, name, m.Values[name], r[0], r[1]))
+				}
+			}
+			switch {
+			case after && !isBME(m, states[len(states)-1]):
+				faults = append(faults, fmt.Sprintf("message %d: bme280 reading %v after the recovery, want %v", i, m.Values, states[len(states)-1]))
+			case after || isBME(m, states[state]):
+			case state+1 < len(states) && isBME(m, states[state+1]):
+				state++
+			default:
+				faults = append(faults, fmt.Sprintf("message %d: bme280 reading %v, want %v or what follows it", i, m.Values, states[state]))
+			}
+		}
+	}
+	return faults
 }
 
 func checkNear(t *testing.T, what string, m boxMsg, name string, want int64) {
@@ -374,7 +495,12 @@ type boxMsg struct {
 	}
 }
 
-type boxStream struct{ c chan boxMsg }
+// boxStream delivers the stream's messages, and keeps every message the
+// test has consumed in seen, for checkStream.
+type boxStream struct {
+	c    chan boxMsg
+	seen []boxMsg
+}
 
 // stream connects to the box's WebSocket and delivers its messages.
 func (b *box) stream(t *testing.T) *boxStream {
@@ -417,6 +543,7 @@ func (s *boxStream) next(t *testing.T, what string, deadline time.Time) boxMsg {
 		if !ok {
 			t.Fatalf("stream closed while waiting for %s", what)
 		}
+		s.seen = append(s.seen, m)
 		return m
 	case <-time.After(time.Until(deadline)):
 		t.Fatalf("timed out waiting for %s", what)
