@@ -14,7 +14,7 @@ const nf = new Intl.NumberFormat(undefined, { maximumFractionDigits: 3 });
 
 const state = newState();
 const backoff = new Backoff();
-const conn = { phase: "connecting", retryAt: 0 };
+const conn = { phase: "connecting", retryAt: 0, protocol: "" }; // protocol: the subprotocol the server chose
 
 const byId = (id) => document.getElementById(id);
 function textIn(el) {
@@ -282,7 +282,13 @@ function connect() {
   }
   ws.binaryType = "arraybuffer";
   socket = ws;
-  const inbox = new Inbox({ gzip: () => ws.protocol === GZIP_PROTOCOL, deliver: received });
+  const inbox = new Inbox({
+    gzip: () => ws.protocol === GZIP_PROTOCOL,
+    deliver: (msg) => {
+      conn.protocol = ws.protocol;
+      received(msg);
+    },
+  });
   ws.onmessage = (e) => inbox.push(e.data);
   ws.onclose = () => {
     inbox.close();
@@ -325,6 +331,6 @@ if (darkQuery && uPlot) {
 }
 // For scripts and tests in the browser: the live state and the cards, with
 // their uPlot instances. Read only.
-globalThis.sensorcast = { state, cards: ui.cards, charts: Boolean(uPlot) };
+globalThis.sensorcast = { state, cards: ui.cards, charts: Boolean(uPlot), conn };
 setInterval(schedule, 1000); // ages, staleness and the countdown move with time
 connect();

@@ -13,6 +13,7 @@ export function newState() {
     sensors: new Map(), // name -> sensor, in the order of the hello message
     windowMs: DEFAULT_WINDOW_MS, // how far back the history reaches
     stepMs: DEFAULT_STEP_MS, // readings closer than this share a point
+    historyForm: "", // how the last history message gave its times: "runs" (v 2) or "t"
   };
 }
 
@@ -108,6 +109,7 @@ export function apply(state, msg, now) {
         // pairs of points step_ms apart.
         const t = Array.isArray(x.runs) ? expandRuns(x.runs, step, x.values) : Array.isArray(x.t) ? times(x.t) : null;
         if (t === null) continue;
+        state.historyForm = Array.isArray(x.runs) ? "runs" : "t";
         const n = t.length;
         const h = newHistory();
         h.t = t;

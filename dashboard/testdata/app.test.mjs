@@ -184,6 +184,7 @@ test("app.js renders the stream and reconnects", async (t) => {
   assert.equal(text("version"), "v0.1.0");
   assert.equal(globalThis.document.title, "pi · sensorcast");
   assert.equal(text("conn-state"), "Live");
+  assert.equal(globalThis.sensorcast.conn.protocol, "", "this server did not agree to gzip");
   assert.equal(byId.get("conn").dataset.phase, "live");
   assert.equal(byId.get("empty").hidden, true);
   const nbsp = "\u00a0";
@@ -251,6 +252,8 @@ test("app.js renders the stream and reconnects", async (t) => {
     flush();
   }
   assert.match(cards()[1], /^bme280\|OK\|Temperature\|20\u00a0°C\|↗\|min 18\.5\u00a0°C · max 20\u00a0°C\|updated just now\|CSV$/);
+  assert.equal(globalThis.sensorcast.conn.protocol, "sensorcast.gzip");
+  assert.equal(globalThis.sensorcast.state.historyForm, "runs");
   assert.deepEqual(globalThis.sensorcast.state.sensors.get("bme280").hist.t, [start, start + step, start + 3 * step, start + 4 * step, clock]);
 
   // A close after hello backs off from the start again, not from where it was.

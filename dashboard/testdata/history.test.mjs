@@ -118,6 +118,8 @@ test("the compact history (runs) gives the same points as the one with a time pe
   assert.deepEqual(hb.t, t);
   assert.deepEqual(hb.t, ha.t);
   assert.deepEqual([...hb.vals], [...ha.vals]);
+  assert.equal(a.historyForm, "t");
+  assert.equal(b.historyForm, "runs");
   assert.equal(hb.t[1500], START + 2100 * STEP, "the second run starts after the gap");
   assert.equal(hb.bucket, ha.bucket);
   assert.ok(hb.t.every((x) => typeof x === "number"), "times are plain numbers");
