@@ -475,7 +475,7 @@ func (hw *Hardware) open(c *Config) (Source, error) {
 	addr := uint16(c.Address)
 	i2cSrc := func(open func(b i2c.Bus) (device, error)) (Source, error) {
 		desc := fmt.Sprintf("%s at %#x on %s", c.Driver, addr, c.Bus)
-		return &I2C{name: c.Name, desc: desc, bus: &lazyBus{name: c.Bus, open: hw.openI2C}, open: func(b i2c.Bus) (device, error) {
+		return &I2C{name: c.Name, desc: desc, ranges: chipRanges(c), bus: &lazyBus{name: c.Bus, open: hw.openI2C}, open: func(b i2c.Bus) (device, error) {
 			d, err := open(b)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", desc, err)

@@ -3,6 +3,7 @@ package sensors
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"periph.io/x/conn/v3/analog"
 	"periph.io/x/conn/v3/i2c"
@@ -33,20 +34,25 @@ type device interface {
 // during a Sense: between reads sensorcast holds nothing, so a bus whose
 // driver is unloaded and loaded again (or that appears after start) is
 // found again.
+//
+// A value outside the range the chip's datasheet gives fails the Sense with
+// a *RangeError, like any other failure: the chip is dropped, and the next
+// attempt opens it afresh and reads its calibration again.
 type I2C struct {
-	name string
-	desc string // "sht3x at 0x44 on /dev/i2c-1", for errors
-	bus  *lazyBus
-	open func(b i2c.Bus) (device, error)
-	dev  device
+	name   string
+	desc   string // "sht3x at 0x44 on /dev/i2c-1", for errors
+	bus    *lazyBus
+	open   func(b i2c.Bus) (device, error)
+	ranges []valueRange // the chip's datasheet ranges
+	dev    device
 }
 
 // Name returns the I2C's name.
 func (s *I2C) Name() string { return s.name }
 
-// Sense opens the bus, and the chip if needed, and reads it. On failure it
-// drops the chip, to start afresh next time. It closes the bus before it
-// returns.
+// Sense opens the bus, and the chip if needed, and reads it. On failure,
+// including a value outside the chip's range, it drops the chip, to start
+// afresh next time. It closes the bus before it returns.
 func (s *I2C) Sense(r *reading.Reading) error {
 	defer s.bus.release()
 	if err := s.bus.ensure(); err != nil {
@@ -60,7 +66,11 @@ func (s *I2C) Sense(r *reading.Reading) error {
 		}
 		s.dev = dev
 	}
-	if err := s.dev.sense(r); err != nil {
+	err := s.dev.sense(r)
+	if err == nil {
+		err = checkRanges(r, s.ranges)
+	}
+	if err != nil {
 		s.halt()
 		return fmt.Errorf("%s: %w", s.desc, err)
 	}
@@ -183,7 +193,39 @@ func (d *envDev) sense(r *reading.Reading) error {
 }
 func (d *envDev) halt() error { return d.dev.Halt() }
 
+// A BMx280 copies its calibration from NVM into the registers after power-up
+// or a reset, flagging the copy with im_update, bit 0 of its status register
+// 0xF3; calibration read meanwhile is garbage. openBMx280 reads the status
+// up to nvmPolls times, nvmPollWait apart (the datasheet's start-up time is
+// 2 ms), before it lets periph read the calibration.
+const (
+	regStatus   = 0xF3
+	imUpdate    = 1 << 0
+	nvmPolls    = 5
+	nvmPollWait = 2 * time.Millisecond
+)
+
+// waitNVM waits, within bounds, for a BMx280's im_update to clear.
+func waitNVM(b i2c.Bus, addr uint16) error {
+	var st [1]byte
+	for i := range nvmPolls {
+		if i > 0 {
+			time.Sleep(nvmPollWait)
+		}
+		if err := b.Tx(addr, []byte{regStatus}, st[:]); err != nil {
+			return fmt.Errorf("read status: %w", err)
+		}
+		if st[0]&imUpdate == 0 {
+			return nil
+		}
+	}
+	return fmt.Errorf("calibration not ready: im_update (status 0x%02x bit 0) still set after %d reads %v apart", regStatus, nvmPolls, nvmPollWait)
+}
+
 func openBMx280(b i2c.Bus, addr uint16) (device, error) {
+	if err := waitNVM(b, addr); err != nil {
+		return nil, err
+	}
 	d, err := bmxx80.NewI2C(b, addr, &bmxx80.DefaultOpts)
 	if err != nil {
 		return nil, err

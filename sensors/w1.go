@@ -37,6 +37,15 @@ type W1Opts struct {
 // It reads the probe's "temperature" file (kernel 5.4 and later) or, where
 // that is absent, its "w1_slave" file, whose CRC line must end in "YES".
 // A probe that fails makes the whole Sense fail, naming the probe.
+//
+// Garbage is a failure too: a temperature outside the DS18B20's range of
+// −55…125 °C (a *RangeError), and 85.000 °C, the value a DS18B20 holds
+// from power-up until its first conversion, which the kernel reads when a
+// probe was reset by a power dip (parasite power, a long cable) and never
+// converted. A probe that really is at 85 °C gets there by degrees, so
+// 85.000 °C is taken as a reading only when the probe's previous reading
+// was within 1 °C of it; a probe whose first reading is 85.000 °C reads as
+// failing until its temperature moves off that exact value.
 type W1 struct {
 	name   string
 	probes []w1Probe
@@ -46,7 +55,20 @@ type w1Probe struct {
 	id, value string
 	path      string // the temperature or w1_slave file
 	slave     bool   // path is w1_slave
+	last      int64  // the last value that passed check, in m°C, if have
+	have      bool
 }
+
+// ds18b20PowerOn is the DS18B20's power-on reset value, in m°C, and
+// ds18b20Near how close to it the previous reading must be for it to be
+// taken as a reading.
+const (
+	ds18b20PowerOn = 85000
+	ds18b20Near    = 1000
+)
+
+// errPowerOn reports a DS18B20's power-on reset value.
+var errPowerOn = errors.New("85 °C is the DS18B20's power-on value: the probe was reset and has not converted (weak power, a long cable?)")
 
 // w1Dir is where the kernel lists 1-Wire devices, under Root.
 const w1Dir = "sys/bus/w1/devices"
@@ -71,8 +93,10 @@ func W1Probes(root string) ([]string, error) {
 }
 
 // NewW1 finds the probes and checks that each one reads. It fails if the
-// bus is missing, if there is no probe, or if a probe in W1Opts.Probes is
-// not on the bus.
+// bus is missing, if there is no probe, if a probe in W1Opts.Probes is not
+// on the bus, or if a probe's file cannot be read or parsed. It does not
+// judge the values: a probe just powered up reads 85 °C, and Sense reports
+// that.
 func NewW1(o *W1Opts) (*W1, error) {
 	var opts W1Opts
 	if o != nil {
@@ -118,13 +142,19 @@ func NewW1(o *W1Opts) (*W1, error) {
 // Name returns the W1's name.
 func (w *W1) Name() string { return w.name }
 
-// Sense reads every probe.
+// Sense reads every probe. It fails on the first probe that cannot be
+// read or reads garbage, naming it.
 func (w *W1) Sense(r *reading.Reading) error {
-	for _, p := range w.probes {
+	for i := range w.probes {
+		p := &w.probes[i]
 		v, err := p.read()
+		if err == nil {
+			err = p.check(v)
+		}
 		if err != nil {
 			return err
 		}
+		p.last, p.have = v, true
 		if err := r.Add(p.value, reading.Celsius, v); err != nil {
 			return err
 		}
@@ -132,7 +162,22 @@ func (w *W1) Sense(r *reading.Reading) error {
 	return nil
 }
 
-// read reads one probe in milli-°C. The kernel takes ~750 ms to convert.
+// check rejects v, read from p, if the probe cannot have measured it.
+func (p *w1Probe) check(v int64) error {
+	var err error
+	switch {
+	case v < ds18b20Range.lo || v > ds18b20Range.hi:
+		err = &RangeError{Value: "temperature", Milli: v, Unit: reading.Celsius, Lo: ds18b20Range.lo, Hi: ds18b20Range.hi}
+	case v == ds18b20PowerOn && !(p.have && p.last >= ds18b20PowerOn-ds18b20Near && p.last <= ds18b20PowerOn+ds18b20Near):
+		err = errPowerOn
+	}
+	if err != nil {
+		return fmt.Errorf("sensors: w1: probe %s: %w", p.id, err)
+	}
+	return nil
+}
+
+// read reads one probe in milli-°C, as the kernel gives it. The kernel takes ~750 ms to convert.
 func (p *w1Probe) read() (int64, error) {
 	b, err := os.ReadFile(p.path)
 	if err != nil {
@@ -146,9 +191,6 @@ func (p *w1Probe) read() (int64, error) {
 	}
 	if err != nil {
 		return 0, fmt.Errorf("sensors: w1: probe %s: %s: %w", p.id, filepath.Base(p.path), err)
-	}
-	if v < -55000 || v > 125000 {
-		return 0, fmt.Errorf("sensors: w1: probe %s: %d m°C is outside the DS18B20's range", p.id, v)
 	}
 	return v, nil
 }

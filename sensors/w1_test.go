@@ -2,6 +2,7 @@ package sensors_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,11 +95,63 @@ func TestW1Vanish(t *testing.T) {
 		t.Errorf("vanished probe: %v", err)
 	}
 	write("126000\n")
-	if _, err := senseValues(t, w); err == nil || !strings.Contains(err.Error(), "outside the DS18B20's range") {
+	var re *sensors.RangeError
+	if _, err := senseValues(t, w); !errors.As(err, &re) || err.Error() != "sensors: w1: probe 28-00000a1b2c3d: temperature 126 °C outside the chip's range -55…125 °C" {
 		t.Errorf("out of range: %v", err)
 	}
 	write("-55000\n") // 0xFC90
 	if got, err := senseValues(t, w); err != nil || got[0].Milli != -55000 {
 		t.Errorf("back: %+v, %v", got, err)
+	}
+}
+
+// TestW1PowerOnValue: 85.000 °C, the DS18B20's power-on value, is an error
+// unless the probe's previous reading was within 1 °C of it; NewW1 does not
+// judge values, so a probe just powered up does not stop the source.
+func TestW1PowerOnValue(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "sys/bus/w1/devices/28-00000a1b2c3d")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(s string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "w1_slave"), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The power-on scratchpad, as the kernel shows it.
+	powerOn := "50 05 4b 46 7f ff 0c 10 1c : crc=1c YES\n50 05 4b 46 7f ff 0c 10 1c t=85000\n"
+	reads := func(milli int64) string {
+		return fmt.Sprintf("00 00 4b 46 7f ff 00 10 00 : crc=00 YES\n00 00 4b 46 7f ff 00 10 00 t=%d\n", milli)
+	}
+	write(powerOn)
+	w, err := sensors.NewW1(&sensors.W1Opts{Root: root})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, step := range []struct {
+		file string
+		want int64 // -1: the power-on error
+	}{
+		{powerOn, -1}, // first reading
+		{reads(20000), 20000},
+		{powerOn, -1}, // a jump from 20 °C
+		{reads(84500), 84500},
+		{reads(85000), 85000}, // heated up to it
+		{reads(85000), 85000},
+		{reads(21000), 21000},
+		{reads(85000), -1},
+	} {
+		write(step.file)
+		got, err := senseValues(t, w)
+		switch {
+		case step.want == -1:
+			if err == nil || !strings.Contains(err.Error(), "probe 28-00000a1b2c3d: 85 °C is the DS18B20's power-on value") {
+				t.Errorf("step %d: Sense = %v, %v; want the power-on error", i, got, err)
+			}
+		case err != nil || len(got) != 1 || got[0].Milli != step.want:
+			t.Errorf("step %d: Sense = %v, %v; want %d m°C", i, got, err, step.want)
+		}
 	}
 }
