@@ -6,7 +6,7 @@
 // Charts use uPlot when the page has it (vendor/uPlot.iife.min.js, which the
 // build copies from npm); without it the page works the same, without charts.
 import { newState, apply, view, Backoff, chartGroups, humanise, formatValue } from "./model.js";
-import { Inbox, subprotocols, GZIP_PROTOCOL } from "./wire.js";
+import { Inbox, offer, GZIP_PROTOCOL } from "./wire.js";
 
 const meta = document.querySelector('meta[name="sensorcast-ws"]');
 const wsPath = meta && meta.content.startsWith("/") ? meta.content : "/ws";
@@ -264,6 +264,7 @@ function schedule() {
 
 let socket = null;
 let timer = 0;
+let failed = 0; // connection attempts in a row that closed before they opened
 
 function connect() {
   clearTimeout(timer);
@@ -275,7 +276,7 @@ function connect() {
   let ws;
   try {
     // Offer gzip for the history message when this browser can inflate it.
-    ws = new WebSocket(url, subprotocols());
+    ws = new WebSocket(url, offer(failed));
   } catch {
     retry();
     return;
@@ -289,9 +290,15 @@ function connect() {
       received(msg);
     },
   });
+  let opened = false;
+  ws.onopen = () => {
+    opened = true;
+    failed = 0;
+  };
   ws.onmessage = (e) => inbox.push(e.data);
   ws.onclose = () => {
     inbox.close();
+    if (!opened) failed++;
     if (socket !== ws) return;
     socket = null;
     retry();

@@ -15,6 +15,19 @@ export function subprotocols(g = globalThis) {
   return typeof g.DecompressionStream === "function" ? [GZIP_PROTOCOL] : [];
 }
 
+/**
+ * The subprotocols to offer on a connection attempt after failed attempts
+ * that never opened. Browsers fail the handshake when the server answers
+ * without choosing one of the offered subprotocols, so a WebSocket server
+ * that does not know sensorcast.gzip could never be reached while it is
+ * offered: every third attempt in a row that follows such failures offers
+ * none. A server that is down fails every attempt the same way, which is why
+ * the other attempts keep offering it.
+ */
+export function offer(failed, g = globalThis) {
+  return failed % 3 === 2 ? [] : subprotocols(g);
+}
+
 /** Decompresses gzip data (an ArrayBuffer, a view or a Blob) into text. */
 export function gunzipText(data) {
   const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream("gzip"));

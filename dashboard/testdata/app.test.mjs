@@ -171,6 +171,7 @@ test("app.js renders the stream and reconnects", async (t) => {
   assert.equal(text("conn-state"), "Connecting…");
 
   const ws = sockets[0];
+  ws.onopen();
   ws.get({ type: "hello", device: "pi", version: "v0.1.0", sensors: [{ sensor: "sim", interval_ms: 1000 }, { sensor: "host", interval_ms: 5000 }] });
   ws.get({ type: "reading", device: "pi", sensor: "sim", ts: clock - 500, values: { temperature: { v: 21.375, unit: "°C" }, humidity: { v: 45.2, unit: "%" } } });
   ws.get({ type: "reading", device: "pi", sensor: "host", ts: clock - 2000, values: { cpu_temp: { v: 48.3, unit: "°C" }, load1: { v: 0.25, unit: "" } } });
@@ -226,6 +227,7 @@ test("app.js renders the stream and reconnects", async (t) => {
   flush();
   assert.equal(text("conn-state"), "Connecting…");
   assert.equal(text("conn-eta"), "");
+  sockets[1].onopen();
   sockets[1].get({ type: "hello", device: "pi", version: "v0.1.1", sensors: [{ sensor: "host", interval_ms: 5000 }, { sensor: "bme280", interval_ms: 2000 }] });
   flush();
   assert.deepEqual(list.childNodes.map((c) => c.childNodes[0].childNodes[0].textContent), ["host", "bme280"]);
@@ -261,4 +263,27 @@ test("app.js renders the stream and reconnects", async (t) => {
   advance(0);
   const retry = timers.find((t) => !t.every);
   assert.ok(retry.at - clock <= 500, `retry in ${retry.at - clock} ms after a successful session`);
+
+  // A server that fails the handshake over the subprotocol (as browsers do
+  // when the answer chooses none): the third attempt in a row offers none.
+  const offered = () => sockets.at(-1).protocols.join(",");
+  const fail = () => {
+    sockets.at(-1).onclose();
+    advance(60000);
+  };
+  advance(1000);
+  assert.equal(sockets.length, 3);
+  assert.equal(offered(), "sensorcast.gzip");
+  fail();
+  assert.equal(offered(), "sensorcast.gzip");
+  fail();
+  assert.equal(offered(), "", "the third attempt in a row");
+  sockets.at(-1).onopen();
+  sockets.at(-1).get({ type: "hello", device: "pi", version: "v0.1.1", sensors: [] });
+  flush();
+  assert.equal(text("conn-state"), "Live");
+  assert.equal(globalThis.sensorcast.conn.protocol, "");
+  sockets.at(-1).onclose();
+  advance(1000);
+  assert.equal(offered(), "sensorcast.gzip", "after a session, gzip is offered again");
 });

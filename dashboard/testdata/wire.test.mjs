@@ -4,7 +4,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { gzipSync } from "node:zlib";
-import { subprotocols, gunzipText, Inbox, GZIP_PROTOCOL } from "../static/wire.js";
+import { subprotocols, offer, gunzipText, Inbox, GZIP_PROTOCOL } from "../static/wire.js";
 import { newState, apply } from "../static/model.js";
 import { hourOfHistory, T0 } from "./fixtures.mjs";
 
@@ -36,6 +36,13 @@ test("the gzip subprotocol is offered only where DecompressionStream exists", ()
   assert.deepEqual(subprotocols({ DecompressionStream: class {} }), ["sensorcast.gzip"]);
   assert.deepEqual(subprotocols({}), []);
   assert.deepEqual(subprotocols(), ["sensorcast.gzip"], "Node has DecompressionStream");
+});
+
+test("after failed attempts, every third one offers no subprotocol, for servers that refuse it", () => {
+  const g = { DecompressionStream: class {} };
+  const offers = Array.from({ length: 7 }, (_, failed) => offer(failed, g).join(","));
+  assert.deepEqual(offers, ["sensorcast.gzip", "sensorcast.gzip", "", "sensorcast.gzip", "sensorcast.gzip", "", "sensorcast.gzip"]);
+  assert.deepEqual(offer(0, {}), [], "never without DecompressionStream");
 });
 
 test("gunzipText inflates what zlib deflated, and rejects what is not gzip", async () => {
