@@ -49,6 +49,11 @@ type Config struct {
 	// Queue bounds the readings kept while the broker is unreachable;
 	// default 10000. When it is full the oldest are dropped and counted.
 	Queue int `toml:"queue"`
+	// SyncInterval is how often the queue is written to disk and fsynced;
+	// default 1s, at least 10ms, at most 1h. A power cut loses at most the
+	// readings of the last SyncInterval that the broker had not taken yet;
+	// a longer interval means fewer writes to the SD card.
+	SyncInterval time.Duration `toml:"sync_interval"`
 	// ReconnectMax caps the wait between connection attempts, which doubles
 	// from one second; default 30s.
 	ReconnectMax time.Duration `toml:"reconnect_max"`
@@ -66,12 +71,15 @@ type Config struct {
 	InsecureSkipVerify bool   `toml:"insecure_skip_verify"`
 }
 
-// Defaults.
+// Defaults, and the bounds of SyncInterval.
 const (
 	DefaultPrefix          = "sensorcast"
 	DefaultDiscoveryPrefix = "homeassistant"
 	DefaultQueue           = 10000
 	DefaultReconnectMax    = 30 * time.Second
+	DefaultSyncInterval    = time.Second
+	MinSyncInterval        = 10 * time.Millisecond
+	MaxSyncInterval        = time.Hour
 )
 
 // settings is a Config checked and with its defaults filled in.
@@ -88,6 +96,7 @@ type settings struct {
 	discoveryPrefix string
 	queue           int
 	reconnectMax    time.Duration
+	syncInterval    time.Duration
 	tls             *tls.Config
 }
 
@@ -112,6 +121,7 @@ func (c *Config) check(device string) (*settings, error) {
 		discoveryPrefix: c.DiscoveryPrefix,
 		queue:           c.Queue,
 		reconnectMax:    c.ReconnectMax,
+		syncInterval:    c.SyncInterval,
 	}
 	if c.Broker == "" {
 		return nil, errors.New("mqtt: missing broker URL")
@@ -158,6 +168,12 @@ func (c *Config) check(device string) (*settings, error) {
 	}
 	if s.reconnectMax < time.Second {
 		s.reconnectMax = time.Second
+	}
+	switch {
+	case s.syncInterval == 0:
+		s.syncInterval = DefaultSyncInterval
+	case s.syncInterval < MinSyncInterval || s.syncInterval > MaxSyncInterval:
+		return nil, fmt.Errorf("mqtt: sync_interval %v: must be between %v and %v (e.g. \"1s\")", s.syncInterval, MinSyncInterval, MaxSyncInterval)
 	}
 	if s.prefix == "" {
 		s.prefix = DefaultPrefix

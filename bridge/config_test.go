@@ -16,7 +16,7 @@ func TestConfigDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if s.prefix != "sensorcast" || s.discoveryPrefix != "homeassistant" || s.qos != 1 || s.retain ||
-		!s.json || !s.values || !s.discovery || s.queue != DefaultQueue || s.reconnectMax != DefaultReconnectMax ||
+		!s.json || !s.values || !s.discovery || s.queue != DefaultQueue || s.reconnectMax != DefaultReconnectMax || s.syncInterval != time.Second ||
 		s.clientID != "sensorcast-pi" || s.tls != nil {
 		t.Errorf("defaults = %+v", s)
 	}
@@ -45,6 +45,9 @@ func TestConfigErrors(t *testing.T) {
 		{Config{Broker: "tcp://x:1", JSON: &off, Values: &off}, "nothing to publish"},
 		{Config{Broker: "tcp://x:1", Queue: -5}, "queue -5"},
 		{Config{Broker: "tcp://x:1", ReconnectMax: -time.Second}, "reconnect_max"},
+		{Config{Broker: "tcp://x:1", SyncInterval: -time.Second}, "sync_interval -1s: must be between 10ms and 1h0m0s"},
+		{Config{Broker: "tcp://x:1", SyncInterval: time.Millisecond}, "sync_interval 1ms: must be between"},
+		{Config{Broker: "tcp://x:1", SyncInterval: 2 * time.Hour}, "sync_interval 2h0m0s: must be between"},
 		{Config{Broker: "tcp://x:1", Prefix: "a/#"}, "prefix"},
 		{Config{Broker: "tcp://x:1", DiscoveryPrefix: "/ha"}, "discovery_prefix"},
 		{Config{Broker: "tcp://x:1", Username: "u", PasswordFile: "f", PasswordEnv: "E"}, "only one"},

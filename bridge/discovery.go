@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/sensorcast/sensorcast/sensors/reading"
 )
@@ -102,6 +103,18 @@ func topicSafe(s string) string {
 		}
 		return r
 	}, s)
+}
+
+// appendTopicSafe appends topicSafe(s) to dst.
+func appendTopicSafe(dst []byte, s string) []byte {
+	for _, r := range s {
+		switch r {
+		case '/', '+', '#', ' ', 0:
+			r = '_'
+		}
+		dst = utf8.AppendRune(dst, r)
+	}
+	return dst
 }
 
 // idSafe keeps only what Home Assistant allows in node and object ids.

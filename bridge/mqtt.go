@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +51,7 @@ type Options struct {
 type Stats struct {
 	Queued    int    // readings waiting for the broker
 	Dropped   uint64 // readings dropped because the queue was full
+	Lost      uint64 // readings found damaged or missing in the queue file at start
 	Delivered uint64 // readings the broker acknowledged
 	Connected bool
 }
@@ -65,6 +67,10 @@ type MQTT struct {
 	q       *queue
 
 	statusTopic string
+	topicBase   string // <prefix>/<device>/
+
+	pmu      sync.Mutex // PublishReading's scratch buffers
+	enc, tmp []byte
 
 	wake, lost, stop chan struct{}
 	wg               sync.WaitGroup
@@ -91,6 +97,17 @@ const (
 // background; it returns at once. A broker that cannot be reached is
 // retried forever and logged, never an error here.
 func New(o *Options) (*MQTT, error) {
+	m, err := build(o, osFS{})
+	if err != nil {
+		return nil, err
+	}
+	m.start()
+	return m, nil
+}
+
+// build is New without starting anything, with the queue's file system
+// given (tests make it slow or full).
+func build(o *Options, fs fsys) (*MQTT, error) {
 	if o.Device == "" {
 		return nil, errors.New("mqtt: no device name")
 	}
@@ -102,7 +119,7 @@ func New(o *Options) (*MQTT, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	q, err := openQueue(o.StateDir, s.queue)
+	q, err := openQueue(o.StateDir, s.queue, fs, log)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +143,8 @@ func New(o *Options) (*MQTT, error) {
 		m.sensors[sn.Name] = sn.gap()
 	}
 	m.statusTopic = s.prefix + "/" + m.device + "/status"
-	if n, _ := q.stats(); n > 0 {
+	m.topicBase = s.prefix + "/" + m.device + "/"
+	if n, _, _ := q.stats(); n > 0 {
 		log.Info("mqtt: readings kept from before the restart", "queued", n)
 	}
 
@@ -157,24 +175,28 @@ func New(o *Options) (*MQTT, error) {
 		po.SetTLSConfig(s.tls)
 	}
 	m.client = paho.NewClient(po)
-	m.wg.Go(m.loop)
 	return m, nil
 }
 
+// start runs the connection loop and the goroutine that writes the queue
+// to disk.
+func (m *MQTT) start() {
+	m.wg.Go(m.loop)
+	m.wg.Go(func() { m.q.run(m.s.syncInterval, m.stop) })
+}
+
 // PublishReading queues r's messages for the broker and returns at once;
-// it does not keep r. It satisfies sensorcast's hub.Sink.
+// it does not keep r. It satisfies sensorcast's hub.Sink, whose lock is
+// held while it runs, so it never waits for the disk or the network: the
+// reading is encoded into the in-memory queue (one allocation, the queued
+// copy) and the bridge's own goroutines write it to disk and send it. When
+// the queue is full the oldest reading is dropped and counted
+// (Stats.Dropped), and logged at most once a minute: the newest are kept.
 func (m *MQTT) PublishReading(r *reading.Reading) {
-	base := m.s.prefix + "/" + m.device + "/" + topicSafe(r.Sensor)
-	msgs := make([]message, 0, 1+r.Len())
-	if m.s.json {
-		msgs = append(msgs, message{base, r.AppendJSON(nil)})
-	}
-	if m.s.values {
-		for _, v := range r.Values() {
-			msgs = append(msgs, message{base + "/" + topicSafe(v.Name), reading.AppendMilli(nil, v.Milli)})
-		}
-	}
-	m.q.push(appendRecord(nil, msgs))
+	m.pmu.Lock()
+	m.enc = m.appendReading(m.enc[:0], r)
+	m.q.push(m.enc)
+	m.pmu.Unlock()
 
 	if m.s.discovery {
 		m.mu.Lock()
@@ -189,6 +211,45 @@ func (m *MQTT) PublishReading(r *reading.Reading) {
 		m.mu.Unlock()
 	}
 	m.poke()
+}
+
+// appendReading appends the queue record of r's messages (see
+// appendRecord) to dst, using m.tmp as scratch; m.pmu must be held.
+func (m *MQTT) appendReading(dst []byte, r *reading.Reading) []byte {
+	n := 0
+	if m.s.json {
+		n++
+	}
+	if m.s.values {
+		n += r.Len()
+	}
+	dst = binary.AppendUvarint(dst, uint64(n))
+	field := func(dst, b []byte) []byte {
+		dst = binary.AppendUvarint(dst, uint64(len(b)))
+		return append(dst, b...)
+	}
+	topic := func(value string) []byte {
+		m.tmp = append(m.tmp[:0], m.topicBase...)
+		m.tmp = appendTopicSafe(m.tmp, r.Sensor)
+		if value != "" {
+			m.tmp = append(m.tmp, '/')
+			m.tmp = appendTopicSafe(m.tmp, value)
+		}
+		return m.tmp
+	}
+	if m.s.json {
+		dst = field(dst, topic(""))
+		m.tmp = r.AppendJSON(m.tmp[:0])
+		dst = field(dst, m.tmp)
+	}
+	if m.s.values {
+		for _, v := range r.Values() {
+			dst = field(dst, topic(v.Name))
+			m.tmp = reading.AppendMilli(m.tmp[:0], v.Milli)
+			dst = field(dst, m.tmp)
+		}
+	}
+	return dst
 }
 
 func sameValues(a, b []reading.Value) bool {
@@ -220,10 +281,10 @@ func (m *MQTT) PublishStatus(s *reading.Status) {
 
 // Stats returns the bridge's counters.
 func (m *MQTT) Stats() Stats {
-	n, dropped := m.q.stats()
+	n, dropped, lost := m.q.stats()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return Stats{Queued: n, Dropped: dropped, Delivered: m.delivered, Connected: m.connected}
+	return Stats{Queued: n, Dropped: dropped, Lost: lost, Delivered: m.delivered, Connected: m.connected}
 }
 
 func (m *MQTT) poke() {
@@ -264,7 +325,6 @@ func (m *MQTT) loop() {
 	wait := time.Second
 	var lastErr string
 	var lastLog time.Time
-	var lastDropped uint64
 	for {
 		select {
 		case <-m.lost:
@@ -282,10 +342,6 @@ func (m *MQTT) loop() {
 			if msg := err.Error(); msg != lastErr || time.Since(lastLog) >= m.s.reconnectMax {
 				m.log.Error("mqtt: cannot connect; retrying", "broker", m.s.broker.Redacted(), "err", err, "retry_max", m.s.reconnectMax)
 				lastErr, lastLog = msg, time.Now()
-				if n, dropped := m.q.stats(); dropped > lastDropped {
-					m.log.Warn("mqtt: queue full; the oldest readings were dropped", "queued", n, "dropped_total", dropped)
-					lastDropped = dropped
-				}
 			}
 			select {
 			case <-time.After(wait + rand.N(wait/4)):
@@ -296,7 +352,7 @@ func (m *MQTT) loop() {
 			continue
 		}
 		wait, lastErr = time.Second, ""
-		n, dropped := m.q.stats()
+		n, dropped, _ := m.q.stats()
 		m.log.Info("mqtt: connected", "broker", m.s.broker.Redacted(), "queued", n, "dropped_total", dropped)
 		m.setConnected(true)
 		m.deliver()
@@ -345,9 +401,6 @@ func (m *MQTT) deliver() {
 
 	const window = 32
 	for {
-		if err := m.q.takeDiskErr(); err != nil {
-			m.log.Error("mqtt: state directory failed; queue kept in memory only", "err", err)
-		}
 		m.sendDue()
 		batch := m.q.peek(window)
 		if len(batch) == 0 {
