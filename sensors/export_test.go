@@ -1,13 +1,17 @@
 package sensors
 
-import "github.com/sensorcast/sensorcast/sensors/reading"
+import (
+	"context"
+
+	"github.com/sensorcast/sensorcast/sensors/reading"
+)
 
 // PollOnce runs one tick of the Source named name into r, as Run's goroutine
 // for it does, so tests can measure the per-tick path.
 func (p *Poller) PollOnce(name string, r *reading.Reading) {
 	for _, s := range p.sources {
 		if s.name == name {
-			p.poll(s, r)
+			p.poll(context.Background(), s, r)
 			return
 		}
 	}

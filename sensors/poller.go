@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -48,10 +49,20 @@ type PollerOptions struct {
 	// than its interval); its first success puts it back on its interval.
 	// Default: one minute.
 	MaxBackoff time.Duration
+
+	// StopWait bounds how long Run waits, once its context is done, for
+	// Sources whose Sense is still running (a DS18B20 bus with several
+	// probes, a stuck I²C transfer). Run returns when it has passed; such
+	// a Sense is left to finish on its own goroutine, its result is
+	// dropped, and its Source is halted afterwards. Default: 500ms.
+	StopWait time.Duration
 }
 
 // DefaultMaxBackoff is PollerOptions.MaxBackoff's default.
 const DefaultMaxBackoff = time.Minute
+
+// DefaultStopWait is PollerOptions.StopWait's default.
+const DefaultStopWait = 500 * time.Millisecond
 
 // Status reports that a Source started failing (OK false) or recovered
 // (OK true).
@@ -77,6 +88,7 @@ type Poller struct {
 	onReading func(r *reading.Reading)
 	onStatus  func(s Status)
 	maxBack   time.Duration
+	stopWait  time.Duration
 
 	mu      sync.Mutex // guards sources (the slice) and started
 	sources []*source
@@ -88,6 +100,11 @@ type source struct {
 	src      Source
 	name     string
 	interval time.Duration
+
+	// deliver is held while the Source's reading or status is handed to
+	// OnReading or OnStatus, so that Run can wait for a hand-off in
+	// progress; none starts once Run's context is done.
+	deliver sync.Mutex
 
 	mu          sync.Mutex // guards the fields below, read by Stats
 	reads       uint64
@@ -117,8 +134,12 @@ func NewPoller(o *PollerOptions) *Poller {
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = DefaultMaxBackoff
 	}
+	if opts.StopWait <= 0 {
+		opts.StopWait = DefaultStopWait
+	}
 	return &Poller{
 		maxBack:   opts.MaxBackoff,
+		stopWait:  opts.StopWait,
 		device:    opts.Device,
 		log:       opts.Logger,
 		onReading: opts.OnReading,
@@ -161,9 +182,14 @@ func (p *Poller) Add(src Source, interval time.Duration) error {
 // from its first success. A Source that is a Waker is also read whenever
 // it wakes, and its interval restarts from there.
 //
-// Run blocks until ctx is done and every goroutine has returned, then calls
-// Halt on each Source that is a Halter. It returns nil, or the Halt errors
-// joined. Run may be called only once, and only after at least one Add.
+// When ctx is done, each Source's goroutine stops reading and calls Halt
+// on its Source if it is a Halter. Run returns once every Source is
+// halted, or after PollerOptions.StopWait if a Sense is still running: that
+// Source is halted when its Sense returns, and its result is dropped. No
+// OnReading or OnStatus call runs after Run has returned. Every Halt error
+// is logged; Run returns those of the Halts done before it returned,
+// joined, or nil. Run may be called only once, and only after at least one
+// Add.
 func (p *Poller) Run(ctx context.Context) error {
 	p.mu.Lock()
 	if p.started {
@@ -178,21 +204,58 @@ func (p *Poller) Run(ctx context.Context) error {
 	sources := p.sources
 	p.mu.Unlock()
 
-	var wg sync.WaitGroup
-	for _, s := range sources {
-		wg.Go(func() { p.loop(ctx, s) })
+	type halted struct {
+		s   *source
+		err error
 	}
-	wg.Wait()
-
-	var errs []error
+	// Buffered for all, so that a Source halted after Run returned does
+	// not block.
+	done := make(chan halted, len(sources))
 	for _, s := range sources {
-		if h, ok := s.src.(Halter); ok {
-			if err := h.Halt(); err != nil {
-				errs = append(errs, fmt.Errorf("sensors: halt %q: %w", s.name, err))
+		go func() {
+			p.loop(ctx, s)
+			done <- halted{s, p.halt(s)}
+		}()
+	}
+
+	<-ctx.Done()
+	timer := time.NewTimer(p.stopWait)
+	defer timer.Stop()
+	var errs []error
+	left := slices.Clone(sources)
+	for len(left) > 0 {
+		select {
+		case h := <-done:
+			left = slices.DeleteFunc(left, func(s *source) bool { return s == h.s })
+			if h.err != nil {
+				errs = append(errs, h.err)
 			}
+			continue
+		case <-timer.C:
 		}
+		for _, s := range left {
+			p.log.Warn("sensor not stopped at shutdown: left to finish its read and halt on its own",
+				"sensor", s.name, "waited", p.stopWait)
+			// Wait for a hand-off in progress; none starts after this.
+			s.deliver.Lock()
+			s.deliver.Unlock()
+		}
+		break
 	}
 	return errors.Join(errs...)
+}
+
+// halt halts s's Source if it is a Halter, logging and returning an error.
+func (p *Poller) halt(s *source) error {
+	h, ok := s.src.(Halter)
+	if !ok {
+		return nil
+	}
+	if err := h.Halt(); err != nil {
+		p.log.Warn("sensor halt failed", "sensor", s.name, "err", err)
+		return fmt.Errorf("sensors: halt %q: %w", s.name, err)
+	}
+	return nil
 }
 
 // loop polls s until ctx is done. It reuses one Reading for every tick.
@@ -211,7 +274,7 @@ func (p *Poller) loop(ctx context.Context, s *source) {
 	}
 	r := new(reading.Reading)
 	start := time.Now()
-	consecutive := p.poll(s, r)
+	consecutive := p.poll(ctx, s, r)
 	next := p.next(s.interval, consecutive, start, start)
 	t := time.NewTimer(time.Until(next))
 	defer t.Stop()
@@ -232,7 +295,7 @@ func (p *Poller) loop(ctx context.Context, s *source) {
 		if woken || consecutive > 0 {
 			sched = start // off the schedule: start a new one from here
 		}
-		consecutive = p.poll(s, r)
+		consecutive = p.poll(ctx, s, r)
 		next = p.next(s.interval, consecutive, sched, start)
 		t.Reset(time.Until(next))
 	}
@@ -266,10 +329,10 @@ func Backoff(interval time.Duration, consecutive uint64, max time.Duration) time
 	return min(d, max)
 }
 
-// poll takes one sample of s into r and reports it. It returns the number
-// of consecutive failures, 0 after a success. In steady state, when Sense
-// keeps succeeding, it allocates nothing.
-func (p *Poller) poll(s *source, r *reading.Reading) uint64 {
+// poll takes one sample of s into r and reports it, unless ctx is done by
+// then. It returns the number of consecutive failures, 0 after a success.
+// In steady state, when Sense keeps succeeding, it allocates nothing.
+func (p *Poller) poll(ctx context.Context, s *source, r *reading.Reading) uint64 {
 	now := time.Now()
 	r.Reset(p.device, s.name, now)
 	err := sense(s.src, r)
@@ -284,13 +347,17 @@ func (p *Poller) poll(s *source, r *reading.Reading) uint64 {
 		s.mu.Unlock()
 		if recovered {
 			p.log.Info("sensor recovered", "sensor", s.name, "failures", failures)
-			if p.onStatus != nil {
+		}
+		s.deliver.Lock()
+		if ctx.Err() == nil {
+			if recovered && p.onStatus != nil {
 				p.onStatus(Status{Sensor: s.name, OK: true, Failures: failures, Time: now})
 			}
+			if p.onReading != nil && !unchanged {
+				p.onReading(r)
+			}
 		}
-		if p.onReading != nil && !unchanged {
-			p.onReading(r)
-		}
+		s.deliver.Unlock()
 		return 0
 	}
 
@@ -306,13 +373,17 @@ func (p *Poller) poll(s *source, r *reading.Reading) uint64 {
 			"consecutive", consecutive, "failures", failures)
 	}
 	if consecutive == 1 && p.onStatus != nil {
-		p.onStatus(Status{
-			Sensor:      s.name,
-			Err:         msg,
-			Failures:    failures,
-			Consecutive: consecutive,
-			Time:        now,
-		})
+		s.deliver.Lock()
+		if ctx.Err() == nil {
+			p.onStatus(Status{
+				Sensor:      s.name,
+				Err:         msg,
+				Failures:    failures,
+				Consecutive: consecutive,
+				Time:        now,
+			})
+		}
+		s.deliver.Unlock()
 	}
 	return consecutive
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"slices"
@@ -98,7 +99,7 @@ func runFor(t *testing.T, p *sensors.Poller, d time.Duration) error {
 }
 
 // logBuffer returns a Logger that writes text lines without times to buf.
-func logBuffer(buf *bytes.Buffer) *slog.Logger {
+func logBuffer(buf io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if a.Key == slog.TimeKey && len(groups) == 0 {
@@ -545,4 +546,114 @@ func TestPollerSchedule(t *testing.T) {
 			})
 		})
 	}
+}
+
+// stuckSource is a Halter whose Sense blocks until release is closed, as
+// a read of a 1-Wire bus with many probes or a stuck I²C transfer does.
+type stuckSource struct {
+	name    string
+	release chan struct{}
+	haltErr error
+
+	mu            sync.Mutex
+	senses, halts int
+}
+
+func (s *stuckSource) Name() string { return s.name }
+
+func (s *stuckSource) Sense(r *reading.Reading) error {
+	s.mu.Lock()
+	s.senses++
+	s.mu.Unlock()
+	<-s.release
+	return r.Add("t", reading.Celsius, 1)
+}
+
+func (s *stuckSource) Halt() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.halts++
+	return s.haltErr
+}
+
+func (s *stuckSource) counts() (senses, halts int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.senses, s.halts
+}
+
+// TestPollerStopsWhileReadStuck: once its context is done, Run returns
+// after StopWait even though a Sense is stuck; the other Sources are halted
+// by then. The stuck Sense's result is dropped when it returns, its Source
+// is halted then, and that Halt's error is logged.
+func TestPollerStopsWhileReadStuck(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs syncBuffer
+		rec := newRecorder()
+		p := sensors.NewPoller(&sensors.PollerOptions{Logger: logBuffer(&logs), OnReading: rec.onReading, OnStatus: rec.onStatus})
+		stuck := &stuckSource{name: "w1", release: make(chan struct{}), haltErr: errors.New("bus busy")}
+		errHalt := errors.New("close failed")
+		ok := &sensortest.Script{Sensor: "ok", Loop: true, Steps: []sensortest.Step{sensortest.OK(val("t", 2))}, HaltErr: errHalt}
+		for _, s := range []sensors.Source{stuck, ok} {
+			if err := p.Add(s, time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		time.Sleep(2500 * time.Millisecond)
+		cancel()
+		stopped := time.Now()
+		err := <-done
+		if waited := time.Since(stopped); waited != sensors.DefaultStopWait {
+			t.Errorf("Run returned %v after cancel, want after StopWait (%v)", waited, sensors.DefaultStopWait)
+		}
+		if !errors.Is(err, errHalt) || errors.Is(err, stuck.haltErr) {
+			t.Errorf("Run = %v, want the halt error of ok only", err)
+		}
+		if senses, halts := stuck.counts(); senses != 1 || halts != 0 {
+			t.Errorf("stuck source: %d senses, %d halts when Run returned; want 1 and 0", senses, halts)
+		}
+		if ok.Halts() != 1 {
+			t.Errorf("ok halted %d times, want 1", ok.Halts())
+		}
+		n := len(rec.readings)
+
+		close(stuck.release) // the read finally returns
+		synctest.Wait()
+		if _, halts := stuck.counts(); halts != 1 {
+			t.Errorf("stuck source halted %d times after its read returned, want 1", halts)
+		}
+		if len(rec.readings) != n || len(rec.statuses) != 0 {
+			t.Errorf("after Run returned: %d more readings, statuses %+v; want none", len(rec.readings)-n, rec.statuses)
+		}
+		for _, want := range []string{
+			`level=WARN msg="sensor not stopped at shutdown: left to finish its read and halt on its own" sensor=w1 waited=500ms`,
+			`level=WARN msg="sensor halt failed" sensor=ok err="close failed"`,
+			`level=WARN msg="sensor halt failed" sensor=w1 err="bus busy"`,
+		} {
+			if !strings.Contains(logs.String(), want) {
+				t.Errorf("logs:\n%s\nwant a line with\n%s", logs.String(), want)
+			}
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent use.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
