@@ -304,13 +304,18 @@ export function ageOf(state, s, now) {
  * How old a sensor's latest reading (or the wait for its first one) may grow,
  * in ms, before the sensor is shown stale: twice the longest gap a healthy
  * sensor leaves (max_gap_ms in hello, which counts the heartbeat of a delta
- * filter); three intervals from a server that does not send max_gap_ms; 0,
- * never stale, when the gap has no bound or nothing is known.
+ * filter), and at least that gap plus STALE_SLACK_MS, so that a sensor read
+ * several times a second does not flicker stale on a network hiccup; three
+ * intervals from a server that does not send max_gap_ms; 0, never stale, when
+ * the gap has no bound or nothing is known.
  */
 export function staleAfter(s) {
-  if (Number.isFinite(s.maxGapMs)) return 2 * s.maxGapMs;
+  if (Number.isFinite(s.maxGapMs)) return s.maxGapMs > 0 ? Math.max(2 * s.maxGapMs, s.maxGapMs + STALE_SLACK_MS) : 0;
   return 3 * s.intervalMs;
 }
+
+/** The least margin over max_gap_ms before a sensor is shown stale: 1 s. */
+export const STALE_SLACK_MS = 1000;
 
 /**
  * A sensor's condition at now: "failing" (a status said so), "stale" (its

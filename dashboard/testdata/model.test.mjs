@@ -159,6 +159,7 @@ test("stale uses max_gap_ms from hello: twice the longest legitimate gap; 0 neve
       { sensor: "light", interval_ms: 2000, max_gap_ms: 62000 }, // delta with a 1 min heartbeat
       { sensor: "door", interval_ms: 1000, max_gap_ms: 0 }, // delta without heartbeat
       { sensor: "sim", interval_ms: 1000, max_gap_ms: 1000 },
+      { sensor: "fast", interval_ms: 100, max_gap_ms: 100 }, // at least 1 s of margin
       { sensor: "old", interval_ms: 1000 }, // an older server
       { sensor: "odd", interval_ms: 1000, max_gap_ms: -5 }, // malformed: as if absent
       { sensor: "odd2", interval_ms: 1000, max_gap_ms: "62000" },
@@ -168,6 +169,8 @@ test("stale uses max_gap_ms from hello: twice the longest legitimate gap; 0 neve
   assert.equal(get("light").maxGapMs, 62000);
   assert.equal(staleAfter(get("light")), 124000);
   assert.equal(staleAfter(get("door")), 0);
+  assert.equal(staleAfter(get("sim")), 2000);
+  assert.equal(staleAfter(get("fast")), 1100);
   assert.equal(staleAfter(get("old")), 3000);
   assert.equal(staleAfter(get("odd")), 3000);
   assert.equal(staleAfter(get("odd2")), 3000);
