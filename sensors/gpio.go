@@ -30,7 +30,9 @@ type GPIOOpts struct {
 	Invert bool
 
 	// Debounce is how long the line must stay quiet after an edge before
-	// its level counts. Default: 50ms.
+	// its level counts. A line that keeps toggling faster than that is read
+	// anyway once it has toggled for settleDebounces debounce times, so a
+	// chattering contact still reports. Default: 50ms.
 	Debounce time.Duration
 
 	// Value names the reported value. Default: "state".
@@ -40,8 +42,15 @@ type GPIOOpts struct {
 // DefaultDebounce is GPIOOpts.Debounce's default.
 const DefaultDebounce = 50 * time.Millisecond
 
-// edgeWait bounds one wait for an edge, so that Halt is noticed.
+// edgeWait bounds one wait for an edge, so that Halt is noticed even where
+// halting the pin does not interrupt the wait.
 const edgeWait = time.Second
+
+// settleDebounces bounds the wait for a line to settle, in debounce times.
+const settleDebounces = 10
+
+// haltWait bounds how long Halt waits for the watcher to return.
+const haltWait = 2 * edgeWait
 
 // GPIO is a Source for a digital input: a PIR motion sensor, a door
 // contact, a button. It watches the line's edges on a goroutine of its
@@ -55,9 +64,10 @@ type GPIO struct {
 	invert      bool
 	debounce    time.Duration
 
-	wake chan struct{}
-	stop chan struct{}
-	done chan struct{}
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
 
 	mu    sync.Mutex
 	level gpio.Level // debounced
@@ -93,20 +103,16 @@ func NewGPIO(o GPIOOpts) (*GPIO, error) {
 }
 
 // watch waits for edges until Halt. After an edge it waits until the line
-// has been quiet for the debounce time, then reads the level.
+// has been quiet for the debounce time, or has kept toggling for
+// settleDebounces debounce times, then reads the level.
 func (g *GPIO) watch() {
 	defer close(g.done)
-	for {
-		select {
-		case <-g.stop:
-			return
-		default:
-		}
+	for !g.stopped() {
 		if !g.pin.WaitForEdge(edgeWait) {
 			continue
 		}
-		for g.pin.WaitForEdge(g.debounce) {
-			// Still bouncing.
+		if !g.settle() {
+			return
 		}
 		l := g.pin.Read()
 		g.mu.Lock()
@@ -119,6 +125,36 @@ func (g *GPIO) watch() {
 			default: // a wake is already pending
 			}
 		}
+	}
+}
+
+// settle waits, after an edge, until the line has been quiet for the
+// debounce time or settleDebounces debounce times have passed. It returns
+// false if Halt was called meanwhile. No wait is longer than edgeWait.
+func (g *GPIO) settle() bool {
+	start := time.Now()
+	quiet := start
+	for {
+		if g.stopped() {
+			return false
+		}
+		now := time.Now()
+		left := g.debounce - now.Sub(quiet)
+		if left <= 0 || now.Sub(start) >= settleDebounces*g.debounce {
+			return true
+		}
+		if g.pin.WaitForEdge(min(left, edgeWait)) {
+			quiet = time.Now() // still bouncing
+		}
+	}
+}
+
+func (g *GPIO) stopped() bool {
+	select {
+	case <-g.stop:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -140,11 +176,24 @@ func (g *GPIO) Sense(r *reading.Reading) error {
 // Wake returns the channel on which the GPIO signals a change of state.
 func (g *GPIO) Wake() <-chan struct{} { return g.wake }
 
-// Halt stops watching the pin. It does not wait: the watcher notices
-// within about a second (a wait for an edge is bounded) and returns,
-// leaving the line as it is. Halt must be called only once.
+// Halt stops watching the pin: it halts the pin, which interrupts a wait
+// for an edge where the driver supports it, and waits for the watcher to
+// return, which it does within edgeWait in any case, leaving the line as it
+// is. It fails if the watcher has not returned after haltWait. Calling
+// Halt again does no harm.
 func (g *GPIO) Halt() error {
-	close(g.stop)
+	g.stopOnce.Do(func() { close(g.stop) })
+	err := g.pin.Halt()
+	t := time.NewTimer(haltWait)
+	defer t.Stop()
+	select {
+	case <-g.done:
+	case <-t.C:
+		return fmt.Errorf("sensors: gpio %s: watcher still running %v after Halt", g.pin.Name(), haltWait)
+	}
+	if err != nil {
+		return fmt.Errorf("sensors: gpio %s: halt: %w", g.pin.Name(), err)
+	}
 	return nil
 }
 
