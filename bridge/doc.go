@@ -14,10 +14,14 @@
 // # What survives a power cut
 //
 // The queue is kept on disk under Options.StateDir by the bridge's own
-// goroutine, once every Config.SyncInterval (default 1 s): the readings
-// queued since the last sync are appended in one write and fsynced. So:
+// goroutine. While the broker is unreachable each reading is written
+// (write(2)) as soon as it is queued, so a killed sensorcast loses none;
+// while it is reachable only the readings it has not acknowledged by the
+// next sync are written. Every Config.SyncInterval (default 1 s) what was
+// written is fsynced. So:
 //
-//   - After a crash, kill -9 or power cut, every reading queued before the
+//   - After kill -9 during a broker outage nothing is lost.
+//   - After a crash or power cut, every reading queued before the
 //     last sync that the broker had not acknowledged is delivered after
 //     the restart, in order. Readings queued since the last sync may be
 //     lost, and readings the broker acknowledged since then may be sent

@@ -144,6 +144,7 @@ func build(o *Options, fs fsys) (*MQTT, error) {
 	}
 	m.statusTopic = s.prefix + "/" + m.device + "/status"
 	m.topicBase = s.prefix + "/" + m.device + "/"
+	q.eager.Store(true) // not connected yet
 	if n, _, _ := q.stats(); n > 0 {
 		log.Info("mqtt: readings kept from before the restart", "queued", n)
 	}
@@ -366,6 +367,7 @@ func (m *MQTT) loop() {
 }
 
 func (m *MQTT) setConnected(c bool) {
+	m.q.eager.Store(!c)
 	m.mu.Lock()
 	m.connected = c
 	m.mu.Unlock()

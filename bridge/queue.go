@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -59,6 +60,15 @@ type queue struct {
 	rewrite  bool   // the file must be rewritten (damage or a disk error)
 	diskErr  error  // the disk error being reported; nil when on disk
 
+	// eager makes run write each pushed record at once (write(2), no
+	// fsync), so that a killed process loses nothing; the bridge sets it
+	// while the broker is unreachable. Otherwise records wait for the
+	// sync, and those acknowledged by then are never written.
+	eager    atomic.Bool
+	wake     chan struct{} // run's signal that a record was pushed
+	unsynced bool          // written since the last fsync (flusher only)
+	lastBody []byte        // the last record written (flusher only)
+
 	// onSync, when set (tests), is called by flush after a successful
 	// fsync with the last record written.
 	onSync func(last []byte)
@@ -89,7 +99,7 @@ func openQueue(dir string, limit int, fs fsys, log *slog.Logger) (*queue, error)
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	q := &queue{max: limit, fs: fs, dir: dir, log: log, next: 1}
+	q := &queue{max: limit, fs: fs, dir: dir, log: log, next: 1, wake: make(chan struct{}, 1)}
 	if dir == "" {
 		return q, nil
 	}
@@ -244,11 +254,17 @@ func (q *queue) push(body []byte) {
 	}
 	b := append(make([]byte, 0, len(body)), body...)
 	q.mu.Lock()
-	defer q.mu.Unlock()
 	if len(q.recs) >= q.max {
 		q.dropOldest()
 	}
 	q.recs = append(q.recs, qrec{body: b})
+	q.mu.Unlock()
+	if q.eager.Load() {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // dropOldest removes the oldest record and counts it. q.mu must be held.
@@ -308,7 +324,12 @@ func (q *queue) stats() (pending int, dropped, lost uint64) {
 // pushed since the last flush, truncates or rewrites the file, fsyncs, and
 // writes the head. Only one goroutine may call it (and close). It never
 // holds q.mu while it waits for the disk.
-func (q *queue) flush() {
+func (q *queue) flush() { q.flushOrWrite(true) }
+
+// writeNew appends the records pushed since the last write, without fsync.
+func (q *queue) writeNew() { q.flushOrWrite(false) }
+
+func (q *queue) flushOrWrite(sync bool) {
 	if q.f == nil {
 		return
 	}
@@ -329,6 +350,10 @@ func (q *queue) flush() {
 	)
 	mode := appendTo
 	switch {
+	case !sync && (q.rewrite || q.diskErr != nil):
+		q.mu.Unlock() // the next sync repairs the file first
+		return
+	case !sync:
 	case q.rewrite:
 		mode = rewrite
 	case onDisk == 0 && q.end > 0:
@@ -341,7 +366,7 @@ func (q *queue) flush() {
 		from = 0
 	}
 	todo := q.recs[from:]
-	if mode == appendTo && len(todo) == 0 && (head == q.diskHead || done == 0) {
+	if mode == appendTo && len(todo) == 0 && (!sync || head == q.diskHead || done == 0) && !(sync && q.unsynced) {
 		q.mu.Unlock()
 		return
 	}
@@ -364,13 +389,13 @@ func (q *queue) flush() {
 	// while the data cannot be written (a full disk still lets a file be
 	// overwritten in place). After a truncation a stale head is harmless.
 	var err error
-	writeHead := mode != truncate && head != q.diskHead && done > 0
+	writeHead := sync && mode != truncate && head != q.diskHead && done > 0
 	if writeHead {
 		err = q.writeHead(head)
 	}
 	headOK := writeHead && err == nil
 	if err == nil {
-		err = q.write(mode == truncate, mode == rewrite, buf, off)
+		err = q.write(mode == truncate, mode == rewrite, buf, off, sync)
 	}
 	q.wbuf = buf[:0]
 	if len(buf) > 64<<10 {
@@ -423,22 +448,24 @@ func (q *queue) flush() {
 	if wasErr != nil {
 		q.log.Info("mqtt: the queue is back on disk", "queued", len(q.recs))
 	}
-	var lastBody []byte
-	if len(written) > 0 {
-		lastBody = written[len(written)-1].body
-	}
 	q.mu.Unlock()
-	if q.onSync != nil && lastBody != nil {
-		q.onSync(lastBody)
+	if len(written) > 0 {
+		q.lastBody = written[len(written)-1].body
+	}
+	q.unsynced = !sync && (q.unsynced || len(buf) > 0)
+	if sync && q.onSync != nil && q.lastBody != nil {
+		q.onSync(q.lastBody)
+		q.lastBody = nil
 	}
 }
 
-// write does a flush's file operations: truncate and append, or rewrite.
-func (q *queue) write(truncate, rewrite bool, buf []byte, off int64) error {
+// write does a flush's file operations: truncate and append, or rewrite;
+// with sync, and anything written since the last fsync, an fsync.
+func (q *queue) write(truncate, rewrite bool, buf []byte, off int64, sync bool) error {
 	if rewrite {
 		return q.rewriteFile(buf)
 	}
-	if !truncate && len(buf) == 0 {
+	if !truncate && len(buf) == 0 && !(sync && q.unsynced) {
 		return nil
 	}
 	if truncate {
@@ -450,6 +477,9 @@ func (q *queue) write(truncate, rewrite bool, buf []byte, off int64) error {
 		if _, err := q.f.WriteAt(buf, off); err != nil {
 			return err
 		}
+	}
+	if !sync {
+		return nil
 	}
 	return q.f.Sync()
 }
@@ -490,8 +520,9 @@ func (q *queue) writeHead(head uint64) error {
 	return q.hf.Sync()
 }
 
-// run flushes every interval until stop is closed, and logs the readings
-// dropped because the queue was full, at most once a minute.
+// run flushes every interval until stop is closed, and in eager mode
+// writes each pushed record at once. It logs the readings dropped because
+// the queue was full, at most once a minute.
 func (q *queue) run(every time.Duration, stop <-chan struct{}) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -500,6 +531,9 @@ func (q *queue) run(every time.Duration, stop <-chan struct{}) {
 	for {
 		select {
 		case <-t.C:
+		case <-q.wake:
+			q.writeNew()
+			continue
 		case <-stop:
 			return
 		}
