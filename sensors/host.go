@@ -45,7 +45,8 @@ type HostOpts struct {
 //   - "uptime" in reading.Second, from /proc/uptime
 //   - "wifi_signal" in reading.DBm and "wifi_link" (the driver's link
 //     quality, reading.None) of the first interface in /proc/net/wireless,
-//     when one is listed
+//     in the readings taken while one is listed: an interface that is not
+//     up yet, or goes away, leaves these two out and nothing else
 //   - "disk_used" in reading.Percent and "disk_free" in reading.Megabytes
 //     (MiB available to unprivileged users) of HostOpts.Disk, if set
 //
@@ -102,9 +103,10 @@ func NewHost(o *HostOpts) (*Host, error) {
 	probe("mem_used,mem_available", filepath.Join(opts.Root, "proc/meminfo"), addMeminfo)
 	probe("uptime", filepath.Join(opts.Root, "proc/uptime"), addUptime)
 	// Most machines have no Wi-Fi: its absence is not worth a log line.
+	// The file is kept even if it lists no interface yet.
 	if m, err := h.open(filepath.Join(opts.Root, "proc/net/wireless"), addWireless); err == nil {
 		h.metrics = append(h.metrics, m)
-	} else if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, errNoWireless) {
+	} else if !errors.Is(err, fs.ErrNotExist) {
 		opts.Logger.Info("host metric unavailable", "source", h.name, "metrics", "wifi_signal,wifi_link", "err", err)
 	}
 	if opts.Disk != "" {

@@ -199,6 +199,56 @@ func TestHostChanges(t *testing.T) {
 	}
 }
 
+// TestHostWifiVanishes: wlan0 going away after start drops the Wi-Fi values
+// only; CPU temperature, load, memory, uptime and disk keep coming, and
+// the Wi-Fi values come back with the interface. An interface that comes
+// up after start is reported too.
+func TestHostWifiVanishes(t *testing.T) {
+	for _, tree := range []string{"wifi", "wifidown"} {
+		t.Run(tree, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata/host", tree))); err != nil {
+				t.Fatal(err)
+			}
+			wireless := filepath.Join(dir, "proc/net/wireless")
+			up, err := os.ReadFile("testdata/host/wifi/proc/net/wireless")
+			if err != nil {
+				t.Fatal(err)
+			}
+			down, err := os.ReadFile("testdata/host/wifidown/proc/net/wireless")
+			if err != nil {
+				t.Fatal(err)
+			}
+			h, err := sensors.NewHost(&sensors.HostOpts{Root: dir, Disk: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer h.Halt()
+			for i, wifi := range []bool{tree == "wifi", !(tree == "wifi"), tree == "wifi"} {
+				content := down
+				if wifi {
+					content = up
+				}
+				if err := os.WriteFile(wireless, content, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				got, err := senseJSON(t, h)
+				if err != nil {
+					t.Fatalf("read %d, Wi-Fi %v: %v", i, wifi, err)
+				}
+				for _, name := range []string{"cpu_temp", "load1", "load15", "mem_used", "mem_available", "uptime", "disk_used", "disk_free"} {
+					if !strings.Contains(got, `"`+name+`":`) {
+						t.Errorf("read %d, Wi-Fi %v: no %s in %s", i, wifi, name, got)
+					}
+				}
+				if has := strings.Contains(got, `"wifi_signal":{"v":-52,`) && strings.Contains(got, `"wifi_link":{"v":58,`); has != wifi {
+					t.Errorf("read %d, Wi-Fi %v: values %s", i, wifi, got)
+				}
+			}
+		})
+	}
+}
+
 // TestHostLongMeminfo checks that a file longer than the Host's buffer is
 // cut at a line boundary: the half line at the end is not parsed.
 func TestHostLongMeminfo(t *testing.T) {

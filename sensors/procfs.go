@@ -246,9 +246,14 @@ func clip(b []byte) []byte {
 var errNoWireless = errors.New("no wireless interface listed")
 
 // addWireless adds the signal level and link quality of the first
-// interface listed in /proc/net/wireless.
+// interface listed in /proc/net/wireless. It adds nothing, and succeeds,
+// when none is listed: an interface that goes away (or is not up yet)
+// takes the Wi-Fi values with it, and only those.
 func addWireless(b []byte, r *reading.Reading) error {
 	link, level, err := parseWireless(b)
+	if errors.Is(err, errNoWireless) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
