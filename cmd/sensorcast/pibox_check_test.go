@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -129,5 +131,33 @@ func TestPiBoxLoadStub(t *testing.T) {
 	publish := strings.Join(steps[3:], " && ")
 	if want := "dev=$(cat /sys/class/i2c-dev/i2c-11/dev) && mknod /dev/i2c-1 c ${dev%%:*} ${dev#*:} && rm /dev/i2c-11"; publish != want {
 		t.Errorf("last steps = %q, want %q", publish, want)
+	}
+}
+
+// TestPiBoxCheckBoxDir: a PIBOX_DIR without the kernel or the initramfs is
+// reported with its path, at once, rather than as a box that never boots.
+func TestPiBoxCheckBoxDir(t *testing.T) {
+	dir := t.TempDir()
+	err := checkBoxDir(filepath.Join(dir, "nowhere"))
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "nowhere")) || !strings.Contains(err.Error(), "vmlinuz") {
+		t.Errorf("missing dir: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "vmlinuz"), []byte("kernel"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkBoxDir(dir); err == nil || !strings.Contains(err.Error(), "initrd.gz") {
+		t.Errorf("no initrd.gz: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "initrd.gz"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkBoxDir(dir); err == nil || !strings.Contains(err.Error(), "initrd.gz is empty") {
+		t.Errorf("empty initrd.gz: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "initrd.gz"), []byte("cpio"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkBoxDir(dir); err != nil {
+		t.Errorf("complete dir: %v", err)
 	}
 }

@@ -367,19 +367,23 @@ type box struct {
 	mu    sync.Mutex
 	lines []string
 	more  chan struct{}
+	gone  chan struct{} // closed when qemu's console ends: qemu exited
 	seq   int
 }
 
 func startBox(t *testing.T, dir string) *box {
 	t.Helper()
 	qemu := needTool(t, "qemu-system-aarch64")
+	if err := checkBoxDir(dir); err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	b := &box{addr: fmt.Sprintf("127.0.0.1:%d", port), more: make(chan struct{}, 1)}
+	b := &box{addr: fmt.Sprintf("127.0.0.1:%d", port), more: make(chan struct{}, 1), gone: make(chan struct{})}
 	cmd := exec.Command(qemu, "-M", "virt", "-cpu", "cortex-a72", "-m", "512", "-smp", "2",
 		"-nographic", "-no-reboot",
 		"-kernel", filepath.Join(dir, "vmlinuz"), "-initrd", filepath.Join(dir, "initrd.gz"),
@@ -409,6 +413,7 @@ func startBox(t *testing.T, dir string) *box {
 		}
 	})
 	go func() {
+		defer close(b.gone)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			b.mu.Lock()
@@ -421,15 +426,42 @@ func startBox(t *testing.T, dir string) *box {
 		}
 	}()
 	if _, ok := b.waitLine(func(l string) bool { return l == "PIBOX READY" }, 0, 90*time.Second); !ok {
-		t.Fatal("the box did not boot within 90s")
+		select {
+		case <-b.gone:
+			t.Fatal("qemu exited before the box booted (its output is below)")
+		default:
+			t.Fatal("the box did not boot within 90s")
+		}
 	}
 	return b
 }
 
-// waitLine waits for a console line at index from or later that matches.
+// checkBoxDir reports what is missing from dir for a box: the kernel
+// (vmlinuz) and the initramfs (initrd.gz) that build.sh writes.
+func checkBoxDir(dir string) error {
+	for _, name := range []string{"vmlinuz", "initrd.gz"} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		switch {
+		case err != nil:
+			return fmt.Errorf("PIBOX_DIR=%s: %v (make pi-in-a-box builds the box; a relative PIBOX_DIR is taken from cmd/sensorcast)", dir, err)
+		case !fi.Mode().IsRegular() || fi.Size() == 0:
+			return fmt.Errorf("PIBOX_DIR=%s: %s is empty or not a file (rebuild with make pi-in-a-box)", dir, name)
+		}
+	}
+	return nil
+}
+
+// waitLine waits for a console line at index from or later that matches. It
+// gives up at once when qemu has exited and no such line came.
 func (b *box) waitLine(match func(string) bool, from int, limit time.Duration) (int, bool) {
 	deadline := time.Now().Add(limit)
 	for {
+		gone := false
+		select {
+		case <-b.gone:
+			gone = true // every line qemu wrote is in b.lines
+		default:
+		}
 		b.mu.Lock()
 		for i := from; i < len(b.lines); i++ {
 			if match(b.lines[i]) {
@@ -439,11 +471,12 @@ func (b *box) waitLine(match func(string) bool, from int, limit time.Duration) (
 		}
 		b.mu.Unlock()
 		wait := time.Until(deadline)
-		if wait <= 0 {
+		if wait <= 0 || gone {
 			return 0, false
 		}
 		select {
 		case <-b.more:
+		case <-b.gone:
 		case <-time.After(min(wait, 200*time.Millisecond)):
 		}
 	}
