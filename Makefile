@@ -13,6 +13,7 @@
 #   make bench      ours against gorilla, gws, coder, gobwas: the table of BENCHMARKS.md (BENCHARGS)
 #   make assets     npm ci in dashboard/web, copy uPlot where go:embed finds it
 #   make pi-in-a-box  the arm64 binary on an emulated Pi (qemu, i2c-stub, gpio-sim); in make test
+#   make soak       the binary under load for SOAK (default 30m): 200 clients, broker restarts
 #   make clean
 
 GO       ?= go
@@ -58,7 +59,7 @@ ASSETS   := $(VENDOR)/uPlot.iife.min.js $(VENDOR)/uPlot.min.css
 PIBOX    ?= build/pibox
 PIBOXTOOLS := qemu-system-aarch64 aarch64-linux-gnu-gcc cpio patch
 
-.PHONY: all assets build run test vet fmt-check arm64 armv7 armv6 cross dist deb fuzz clean pi-in-a-box bench
+.PHONY: all assets build run test vet fmt-check arm64 armv7 armv6 cross dist deb fuzz clean pi-in-a-box bench soak
 
 all: build
 
@@ -130,6 +131,13 @@ deb: arm64 armv6
 # smoke variant is bench/compare's go test).
 bench:
 	cd bench && $(GO) run ./cmd/benchtable $(BENCHARGS)
+
+# The soak test (cmd/sensorcast/soak_test.go): the binary for SOAK with
+# sensors at 20 Hz, 200 WebSocket clients with churn, /api/history in a loop
+# and the broker restarted every minute; it prints the figures of
+# BENCHMARKS.md. SOAK=60s runs it in a minute.
+soak:
+	SOAK=$(or $(SOAK),30m) $(GO) test -race -count=1 -run '^TestSoak$$' -timeout 4h -v ./cmd/sensorcast/
 
 # Each fuzz target on its own: go test -fuzz takes one target per run.
 fuzz:
