@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 
 	"github.com/sensorcast/sensorcast/ws/wstest"
@@ -339,5 +340,74 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 	select {
 	case <-ctx.Done():
 	case <-time.After(d):
+	}
+}
+
+// TestSoakChecks shows that the soak test's checks can fail: a client view
+// catches a duplicate, a reading out of order and a wrong first message,
+// and soakComplete a lost, a reordered and a foreign reading, while it
+// accepts QoS 1 duplicates and two readings in one millisecond.
+func TestSoakChecks(t *testing.T) {
+	msg := func(sensor string, ts int64, v int) []byte {
+		return fmt.Appendf(nil, `{"type":"reading","device":"soak","sensor":%q,"time":"x","ts":%d,"values":{"temperature":{"v":%d,"unit":"°C"}}}`, sensor, ts, v)
+	}
+	start := [][]byte{[]byte(`{"type":"hello","device":"soak"}`), []byte(`{"type":"history","device":"soak"}`)}
+	for name, tc := range map[string]struct {
+		msgs                       [][]byte
+		twice, reordered, sameMill int
+		errs                       int
+	}{
+		"good":       {append(start[:2:2], msg("sim", 1, 1), msg("sim", 2, 2), msg("host", 2, 1)), 0, 0, 0, 0},
+		"twice":      {append(start[:2:2], msg("sim", 1, 1), msg("sim", 1, 1)), 1, 0, 0, 1},
+		"reordered":  {append(start[:2:2], msg("sim", 2, 1), msg("sim", 1, 2)), 0, 1, 0, 1},
+		"same milli": {append(start[:2:2], msg("sim", 1, 1), msg("sim", 1, 2), msg("host", 3, 1), msg("host", 3, 1)), 0, 0, 2, 0},
+		"no hello":   {[][]byte{start[1], msg("sim", 1, 1)}, 0, 0, 0, 3},
+		"bad status": {append(start[:2:2], []byte(`{"type":"status","ok":`)), 0, 0, 0, 1},
+		"unknown":    {append(start[:2:2], []byte(`{"type":"gossip"}`)), 0, 0, 0, 1},
+		"no ts":      {append(start[:2:2], []byte(`{"type":"reading","sensor":"sim"}`)), 0, 0, 0, 1},
+	} {
+		v := newSoakView()
+		for _, m := range tc.msgs {
+			v.add(m, true)
+		}
+		if v.twice != tc.twice || v.reordered != tc.reordered || v.sameMilli != tc.sameMill || len(v.errs) != tc.errs {
+			t.Errorf("%s: twice %d, reordered %d, same millisecond %d, errors %q", name, v.twice, v.reordered, v.sameMilli, v.errs)
+		}
+	}
+	v := newSoakView()
+	v.add(start[0], false)
+	v.add(start[1], false)
+	v.add([]byte(`{"type":"status","device":"soak","sensor":"absent","ok":false,"error":"gone","failures":3}`), false)
+	if got := v.status["absent"]; got != (soakStatus{OK: false, Error: "gone", Failures: 3}) {
+		t.Errorf("status %+v", got)
+	}
+
+	seq := simSequence(t, 6)
+	run := func(steps ...int) []simMsg {
+		var out []simMsg
+		for i, s := range steps {
+			out = append(out, simMsg{ts: int64(100 + i), vals: seq[s]})
+		}
+		return out
+	}
+	good := run(0, 1, 2, 3)
+	good = append(good, good[2])                       // a QoS 1 duplicate
+	good = append(good, simMsg{ts: 103, vals: seq[4]}) // step 4 in the millisecond of step 3
+	if n, last, err := soakComplete(t, good); err != nil || n != 5 || last != 103 {
+		t.Errorf("complete: %d readings up to %d, %v", n, last, err)
+	}
+	for name, msgs := range map[string][]simMsg{
+		"lost":      run(0, 1, 3),
+		"reordered": run(0, 2, 1),
+		"foreign":   append(run(0, 1), simMsg{ts: 200, vals: [3]int64{1, 2, 3}}),
+		"restarted": run(0, 1, 0),
+	} {
+		if _, _, err := soakComplete(t, msgs); err == nil {
+			t.Errorf("%s: not caught", name)
+		}
+	}
+	if !containsReading(run(0, 1), fmt.Appendf(nil, `{"ts":101,"values":{"temperature":{"v":%g},"humidity":{"v":%g},"pressure":{"v":%g}}}`,
+		float64(seq[1][0])/1000, float64(seq[1][1])/1000, float64(seq[1][2])/1000)) {
+		t.Error("containsReading misses a reading that is there")
 	}
 }
