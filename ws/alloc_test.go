@@ -307,7 +307,7 @@ func BenchmarkBroadcast100Clients(b *testing.B) {
 	}
 	st := s.Stats()
 	b.ReportMetric(float64(st.Drops)/float64(b.N), "drops/op")
-	b.ReportMetric(float64(st.SkippedTicks)/float64(b.N), "skipped/op")
+	b.ReportMetric(float64(st.PoolMisses)/float64(b.N), "poolmiss/op")
 }
 
 // BenchmarkBroadcast100ClientsPaced waits for every writer to finish after

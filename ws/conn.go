@@ -227,6 +227,83 @@ func (c *Conn) Send(payload []byte) error {
 	return nil
 }
 
+// Join adds c to the broadcast set at once: every frame broadcast after
+// Join returns reaches c, none broadcast before it does. It is meant for
+// OnOpen, to join at the exact point of a snapshot: call it while holding
+// the lock under which the caller both broadcasts and takes its snapshot,
+// then send the snapshot with Send. Until OnOpen returns, broadcast frames
+// for c wait in its queue (under BroadcastKey's rules when it fills), so
+// what OnOpen sends still reaches the client first. Without a call to
+// Join, c joins when OnOpen returns. Later calls do nothing.
+func (c *Conn) Join() {
+	s := c.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.joined || c.sh != nil {
+		return
+	}
+	c.joined = true
+	s.joinedN++
+	c.joinSeq = s.bseq.Load()
+	c.sh = s.shards[s.nextShard%len(s.shards)]
+	s.nextShard++
+	c.shIdx = len(c.sh.conns)
+	c.sh.conns = append(c.sh.conns, c)
+}
+
+// Prepared is a message framed once to be sent to many connections with
+// SendPrepared, such as a large snapshot shared by the clients that connect
+// at about the same time. It is immutable and safe for concurrent use.
+type Prepared struct {
+	f *outFrame
+}
+
+// NewPrepared frames payload as one message of type typ (text must be
+// valid UTF-8). It copies payload.
+func NewPrepared(typ MessageType, payload []byte) (*Prepared, error) {
+	switch typ {
+	case MessageText:
+		if !utf8.Valid(payload) {
+			return nil, errors.New("ws: prepare: text message is not valid UTF-8")
+		}
+	case MessageBinary:
+	default:
+		return nil, fmt.Errorf("ws: prepare: invalid message type %d", uint8(typ))
+	}
+	return &Prepared{f: newOwnFrame(frame.Opcode(typ), payload)}, nil
+}
+
+// Len returns the size of p on the wire, frame header included.
+func (p *Prepared) Len() int { return len(p.f.wire) }
+
+// SendPrepared sends p to this connection as Send sends a payload, without
+// copying or framing it again: in OnOpen it writes at once, later it queues
+// p, which is never dropped for a broadcast.
+func (c *Conn) SendPrepared(p *Prepared) error {
+	f := p.f
+	c.mu.Lock()
+	if c.state != stateOpen || c.closeWire != nil {
+		c.mu.Unlock()
+		return fmt.Errorf("ws: send: %w", net.ErrClosed)
+	}
+	if c.held && !c.writing {
+		c.writing = true
+		c.mu.Unlock()
+		return c.writeOpening(f)
+	}
+	if c.tail-c.head == uint32(len(c.ring)) {
+		c.mu.Unlock()
+		return fmt.Errorf("ws: send: %w", errQueueFull)
+	}
+	f.refs.Add(1)
+	start := c.pushLocked(f)
+	c.mu.Unlock()
+	if start {
+		go c.writeFn()
+	}
+	return nil
+}
+
 // Close starts the closing handshake with code and reason (at most 123
 // bytes of UTF-8) and returns without waiting. Queued data frames are
 // discarded; the close frame goes out next, and TCP is closed when the
@@ -309,32 +386,48 @@ func (c *Conn) unhold() {
 	}
 }
 
-// enqueueLocked queues a shared broadcast frame, taking a reference. A
-// full ring drops its oldest broadcast frame (the latest reading wins);
-// MaxDrops drops in a row start closing the connection with 1008, and slow
-// reports it: the caller must then call afterEnqueue once c.mu is released.
+// enqueueLocked queues a shared broadcast frame, taking a reference. When
+// the ring is full, f replaces a queued frame it supersedes (BroadcastKey),
+// else the oldest frame that may be dropped (Broadcast) goes; if none may,
+// a droppable f is itself dropped and any other f closes the connection
+// with 1008: it cannot be sent without losing a message. MaxDrops full
+// rings in a row close it too. slow reports a close begun here: the caller
+// must then call afterEnqueue once c.mu is released.
 func (c *Conn) enqueueLocked(f *outFrame) (queued, slow bool) {
 	if c.state != stateOpen || c.closeWire != nil {
 		return false, false
 	}
-	if c.tail-c.head == uint32(len(c.ring)) {
-		c.s.stats.drops.Add(1)
-		c.drops++
-		if limit := c.s.opts.MaxDrops; limit > 0 && c.drops >= limit {
-			c.startCloseLocked(0, "", c.s.slowWire, false,
-				fmt.Errorf("ws: write frames: %w", CloseError{Code: StatusPolicyViolation, Reason: "slow consumer"}))
-			c.s.stats.slow.Add(1)
-			return false, true
-		}
-		if !c.dropOldestLocked() {
-			return false, false // the ring is full of Send frames: drop the new one
-		}
-	} else {
+	if c.tail-c.head != uint32(len(c.ring)) {
 		c.drops = 0
+		f.refs.Add(1)
+		c.appendLocked(f)
+		return true, false
+	}
+	c.s.stats.drops.Add(1)
+	c.drops++
+	if limit := c.s.opts.MaxDrops; limit > 0 && c.drops >= limit {
+		return false, c.slowLocked()
+	}
+	switch {
+	case c.dropLocked(f):
+		c.s.stats.superseded.Add(1)
+	case c.dropLocked(nil):
+	case f.class == classAny:
+		return false, false // nothing queued may go: drop the new frame
+	default:
+		return false, c.slowLocked()
 	}
 	f.refs.Add(1)
 	c.appendLocked(f)
 	return true, false
+}
+
+// slowLocked starts closing c with 1008 "slow consumer" and returns true.
+func (c *Conn) slowLocked() bool {
+	c.startCloseLocked(0, "", c.s.slowWire, false,
+		fmt.Errorf("ws: write frames: %w", CloseError{Code: StatusPolicyViolation, Reason: "slow consumer"}))
+	c.s.stats.slow.Add(1)
+	return true
 }
 
 // afterEnqueue starts the writer goroutine if startWriter, and finishes a
@@ -350,24 +443,15 @@ func (c *Conn) afterEnqueue(startWriter, slow bool) {
 	}
 }
 
-// dropOldestLocked removes the oldest broadcast frame from the ring,
-// keeping the order of the others, and reports whether there was one.
-func (c *Conn) dropOldestLocked() bool {
-	m := uint32(len(c.ring) - 1)
-	for i := c.head; i != c.tail; i++ {
-		f := c.ring[i&m]
-		if !f.pooled {
-			continue
-		}
-		for j := i; j != c.head; j-- {
-			c.ring[j&m] = c.ring[(j-1)&m]
-		}
-		c.ring[c.head&m] = nil
-		c.head++
-		f.release()
-		return true
+// dropLocked drops a frame from the ring (see dropFrame) and reports
+// whether there was one to drop.
+func (c *Conn) dropLocked(newer *outFrame) bool {
+	g := dropFrame(c.ring, &c.head, c.tail, newer)
+	if g == nil {
+		return false
 	}
-	return false
+	g.release()
+	return true
 }
 
 // releaseRingLocked drops every queued data frame.

@@ -10,8 +10,13 @@
 // goroutine that runs only while frames are queued. Each connection holds
 // fixed buffers only (a ring of frame pointers, a writev list, a read
 // array only while a frame is arriving) and one reader goroutine. A slow
-// client never delays the others: its ring drops the oldest frame, and a
-// write that misses WriteTimeout closes it. Serving the http.Server
+// client never delays the others: its full ring drops a frame that a newer
+// one with the same key supersedes (BroadcastKey; a frame that nothing may
+// replace closes the client with 1008 instead, so it resyncs), or the
+// oldest plain Broadcast frame, and a write that misses WriteTimeout closes
+// it. Conn.Join, called in OnOpen under the caller's own lock, joins the
+// broadcast set at the exact point of the caller's snapshot; a Prepared
+// message is framed once for many connections. Serving the http.Server
 // through Server.Intercept lets upgrades skip net/http's per-connection
 // buffers. Client messages go to Options.OnMessage. Wire
 // Shutdown to http.Server.RegisterOnShutdown: http.Server does not track

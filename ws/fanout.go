@@ -67,19 +67,25 @@ func newShards(s *Server) []*shard {
 }
 
 // push queues f (taking a reference) for this shard's connections and
-// starts the worker if it is not running. A full queue drops its oldest
-// frame: the worker is behind, and the newest reading wins.
+// starts the worker if it is not running. When the queue is full (the
+// worker is behind), f replaces a queued frame it supersedes, else the
+// oldest frame that may be dropped goes; if none may, the queue grows, so
+// that no frame broadcast with BroadcastKey is ever lost here.
 func (sh *shard) push(f *outFrame, conns int) {
 	f.refs.Add(1)
 	sh.qmu.Lock()
-	m := uint32(len(sh.queue) - 1)
 	if sh.tail-sh.head == uint32(len(sh.queue)) {
-		old := sh.queue[sh.head&m]
-		sh.queue[sh.head&m] = nil
-		sh.head++
-		old.release()
-		sh.s.stats.drops.Add(uint64(conns))
+		switch {
+		case sh.dropLocked(f):
+			sh.s.stats.superseded.Add(uint64(conns))
+			sh.s.stats.drops.Add(uint64(conns))
+		case sh.dropLocked(nil):
+			sh.s.stats.drops.Add(uint64(conns))
+		default:
+			sh.growLocked()
+		}
 	}
+	m := uint32(len(sh.queue) - 1)
 	sh.queue[sh.tail&m] = f
 	sh.tail++
 	start := !sh.running
@@ -94,10 +100,38 @@ func (sh *shard) push(f *outFrame, conns int) {
 	}
 }
 
+// dropLocked drops a frame from the queue (see dropFrame) and reports
+// whether there was one to drop. sh.qmu is held.
+func (sh *shard) dropLocked(newer *outFrame) bool {
+	g := dropFrame(sh.queue, &sh.head, sh.tail, newer)
+	if g == nil {
+		return false
+	}
+	g.release()
+	return true
+}
+
+// growLocked doubles the full queue. sh.qmu is held. The worker's batch
+// grows to match when it next takes the queue.
+func (sh *shard) growLocked() {
+	m := uint32(len(sh.queue) - 1)
+	q := make([]*outFrame, 2*len(sh.queue))
+	n := 0
+	for i := sh.head; i != sh.tail; i++ {
+		q[n] = sh.queue[i&m]
+		n++
+	}
+	sh.queue, sh.head, sh.tail = q, 0, uint32(n)
+}
+
 // run is the shard's worker goroutine.
 func (sh *shard) run() {
 	for {
 		sh.qmu.Lock()
+		if len(sh.batch) < len(sh.queue) {
+			sh.batch = make([]*outFrame, len(sh.queue))
+			sh.raw.init(len(sh.queue))
+		}
 		n := 0
 		m := uint32(len(sh.queue) - 1)
 		for sh.head != sh.tail {

@@ -14,14 +14,73 @@ const headroom = 10
 // outFrame is an encoded server-to-client data frame. Broadcast frames come
 // from the server's fixed pool and are shared by every connection's ring;
 // refs counts the rings and writer batches that still reference it, and the
-// frame returns to the pool when it drops to zero. Frames made by Conn.Send
-// are owned by one connection and are never dropped for a broadcast.
+// frame returns to the pool when it drops to zero. A broadcast that finds
+// the pool empty (stalled clients pin its frames) gets a frame of its own
+// from the heap instead, which the garbage collector takes back. Frames made
+// by Conn.Send and Prepared messages are never dropped for a broadcast.
 type outFrame struct {
-	buf    []byte // fixed backing: headroom + MaxBroadcast bytes
+	buf    []byte // backing: headroom + MaxBroadcast bytes for pool frames
 	wire   []byte // header and payload, a window into buf
 	refs   atomic.Int32
-	pooled bool   // from the shared pool; false for a Conn.Send frame
-	seq    uint64 // broadcast sequence number (Server.bseq); 0 for a Conn.Send frame
+	pooled bool      // from the shared pool
+	class  dropClass // what a full queue may do with it
+	key    uint64    // with classKeyed: a newer frame with the same key supersedes it
+	seq    uint64    // broadcast sequence number (Server.bseq); 0 for a Conn.Send frame
+}
+
+// dropClass says whether a queued frame may be dropped when a queue is full.
+type dropClass uint8
+
+const (
+	// classKept frames are never dropped: Conn.Send and Prepared frames,
+	// and broadcasts with key 0 (BroadcastKey).
+	classKept dropClass = iota
+	// classAny frames (Broadcast) may be dropped, oldest first.
+	classAny
+	// classKeyed frames (BroadcastKey with a key) are dropped only when a
+	// newer frame with the same key replaces them.
+	classKeyed
+)
+
+// dropFrame removes one frame from the power-of-two ring q[*head:tail],
+// keeping the order of the others, and returns it (its reference still to
+// be released), or nil if none may go. With newer non-nil (the frame about
+// to be queued) it removes the oldest keyed frame that a later frame in the
+// ring or newer itself supersedes; with newer nil, the oldest frame that
+// any newer frame may replace (Broadcast).
+func dropFrame(q []*outFrame, head *uint32, tail uint32, newer *outFrame) *outFrame {
+	m := uint32(len(q) - 1)
+	for i := *head; i != tail; i++ {
+		g := q[i&m]
+		if newer == nil {
+			if g.class != classAny {
+				continue
+			}
+		} else {
+			if g.class != classKeyed {
+				continue
+			}
+			sup := newer.supersedes(g)
+			for j := i + 1; !sup && j != tail; j++ {
+				sup = q[j&m].supersedes(g)
+			}
+			if !sup {
+				continue
+			}
+		}
+		for j := i; j != *head; j-- {
+			q[j&m] = q[(j-1)&m]
+		}
+		q[*head&m] = nil
+		*head++
+		return g
+	}
+	return nil
+}
+
+// supersedes reports whether f, newer, makes the queued frame g redundant.
+func (f *outFrame) supersedes(g *outFrame) bool {
+	return f.class == classKeyed && g.class == classKeyed && f.key == g.key
 }
 
 // fill encodes payload as one final text frame into f. The payload must fit

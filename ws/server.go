@@ -35,8 +35,10 @@ type Options struct {
 	ReadLimit int
 
 	// SendQueue is the number of frames each connection may have queued,
-	// rounded up to a power of two. When full, the oldest broadcast frame is
-	// dropped. It also bounds each fan-out worker's queue. Default 8. Larger
+	// rounded up to a power of two. When full, a superseded BroadcastKey
+	// frame or else the oldest Broadcast frame is dropped (see
+	// BroadcastKey). It also sizes each fan-out worker's queue, which grows
+	// rather than lose a BroadcastKey frame. Default 8. Larger
 	// queues ride out longer client stalls but hold more pool frames; the
 	// frame pool holds (2+W)*SendQueue+2 frames for W fan-out workers (one
 	// per CPU, at most 8).
@@ -78,9 +80,9 @@ type Options struct {
 	MaxConns int
 
 	// OnOpen, if set, is called after the handshake and before the
-	// connection joins the broadcast set, so that whatever it sends with
-	// c.Send reaches the client before any broadcast. It runs on the
-	// handshake goroutine; keep it short.
+	// connection joins the broadcast set (unless it calls c.Join), so that
+	// whatever it sends with c.Send reaches the client before any
+	// broadcast. It runs on the handshake goroutine; keep it short.
 	OnOpen func(c *Conn)
 
 	// Subprotocols lists the subprotocols the server speaks, most preferred
@@ -174,17 +176,18 @@ func (o *Options) cloneWithDefaults() Options {
 // Stats is a snapshot of a Server's counters. Counters other than Conns are
 // totals since NewServer.
 type Stats struct {
-	Conns        int    // connections open now
-	Accepted     uint64 // successful handshakes
-	Rejected     uint64 // handshakes answered with an error status or aborted
-	Broadcasts   uint64 // Broadcast calls that queued a frame
-	Drops        uint64 // frames dropped from full rings
-	SkippedTicks uint64 // Broadcast calls skipped because every pool frame was in use
-	TooBig       uint64 // Broadcast calls refused because the payload exceeded MaxBroadcast
-	Closed       uint64 // connections torn down
-	SlowClosed   uint64 // of those, cut off by WriteTimeout or MaxDrops
-	TimedOut     uint64 // of those, closed by the keepalive sweep
-	ReadArrays   int    // connections holding a read array now (idle plain TCP connections hold none)
+	Conns      int    // connections open now
+	Accepted   uint64 // successful handshakes
+	Rejected   uint64 // handshakes answered with an error status or aborted
+	Broadcasts uint64 // Broadcast calls that queued a frame
+	Drops      uint64 // frames dropped from full queues, superseded ones included
+	Superseded uint64 // of those, BroadcastKey frames replaced by a newer one with the same key
+	PoolMisses uint64 // broadcast frames taken from the heap because every pool frame was in use
+	TooBig     uint64 // Broadcast calls refused because the payload exceeded MaxBroadcast
+	Closed     uint64 // connections torn down
+	SlowClosed uint64 // of those, cut off by WriteTimeout or MaxDrops
+	TimedOut   uint64 // of those, closed by the keepalive sweep
+	ReadArrays int    // connections holding a read array now (idle plain TCP connections hold none)
 }
 
 // Server accepts WebSocket connections (it is an http.Handler) and
@@ -218,8 +221,8 @@ type Server struct {
 	wg        sync.WaitGroup
 
 	stats struct {
-		accepted, rejected, broadcasts, drops, skipped, tooBig, closed, slow, timedOut atomic.Uint64
-		readArrays                                                                     atomic.Int64
+		accepted, rejected, broadcasts, drops, superseded, poolMisses, tooBig, closed, slow, timedOut atomic.Uint64
+		readArrays                                                                                    atomic.Int64
 	}
 }
 
@@ -251,15 +254,40 @@ func NewServer(o *Options) *Server {
 // broadcast set and returns how many connections that is. The payload is
 // framed once into a frame from the fixed pool and shared by all
 // connections; it is copied, so the caller may reuse it at once. Broadcast
-// never blocks on a client and does not allocate: it hands the frame to the
-// fan-out workers (one per CPU) and returns. A worker writes the frame at
-// once to each idle connection, without blocking, and queues it for a busy
-// one, whose ring drops its oldest broadcast frame when full. If every pool
-// frame is still in use (stalled clients), the call is skipped and counted
-// in Stats.SkippedTicks; the next one carries the latest data anyway. The
-// payload must be valid UTF-8 and at most MaxBroadcast bytes. After Shutdown
-// it sends nothing and returns 0.
+// never blocks on a client and does not allocate while the pool has a free
+// frame: it hands the frame to the fan-out workers (one per CPU) and
+// returns. A worker writes the frame at once to each idle connection,
+// without blocking, and queues it for a busy one. A Broadcast frame may be
+// dropped: a connection whose queue is full drops its oldest such frame,
+// which suits a stream where any newer message makes up for a lost one.
+// Use BroadcastKey where that is not so. If every pool frame is still in
+// use (stalled clients pin them), the frame comes from the heap instead and
+// Stats.PoolMisses counts it. The payload must be valid UTF-8 and at most
+// MaxBroadcast bytes. After Shutdown it sends nothing and returns 0.
 func (s *Server) Broadcast(payload []byte) int {
+	return s.broadcast(classAny, 0, payload)
+}
+
+// BroadcastKey is Broadcast for messages that must not be lost. A frame
+// broadcast with key k ≠ 0 is dropped from a connection's full queue only
+// when a newer frame with the same key replaces it there (the newer one
+// goes to the back of the queue, so every connection still sees messages
+// in broadcast order): with one key per subject, such as a sensor, a client
+// that falls behind skips superseded states but always ends with the
+// latest one of every subject. A frame with key 0 is never dropped. A
+// connection whose full queue holds nothing that may be dropped is closed
+// with 1008 "slow consumer" (Stats.SlowClosed), so that it reconnects and
+// starts again from a fresh snapshot rather than miss a message silently.
+// Frames broadcast with Broadcast and BroadcastKey may be mixed; each keeps
+// its own rule.
+func (s *Server) BroadcastKey(key uint64, payload []byte) int {
+	if key == 0 {
+		return s.broadcast(classKept, 0, payload)
+	}
+	return s.broadcast(classKeyed, key, payload)
+}
+
+func (s *Server) broadcast(class dropClass, key uint64, payload []byte) int {
 	if len(payload) > s.opts.MaxBroadcast {
 		s.stats.tooBig.Add(1)
 		return 0
@@ -271,10 +299,12 @@ func (s *Server) Broadcast(payload []byte) int {
 	}
 	f := s.pool.get()
 	if f == nil {
-		s.stats.skipped.Add(1)
-		return 0
+		s.stats.poolMisses.Add(1)
+		f = &outFrame{buf: make([]byte, headroom+len(payload))}
+		f.refs.Store(1)
 	}
 	f.fill(payload)
+	f.class, f.key = class, key
 	// Numbering and queueing under one lock keep every shard's queue in
 	// sequence order when Broadcast is called concurrently, so that a
 	// connection's check against its joinSeq can stop at the first newer
@@ -298,17 +328,18 @@ func (s *Server) Stats() Stats {
 	n := len(s.conns)
 	s.mu.RUnlock()
 	return Stats{
-		Conns:        n,
-		Accepted:     s.stats.accepted.Load(),
-		Rejected:     s.stats.rejected.Load(),
-		Broadcasts:   s.stats.broadcasts.Load(),
-		Drops:        s.stats.drops.Load(),
-		SkippedTicks: s.stats.skipped.Load(),
-		TooBig:       s.stats.tooBig.Load(),
-		Closed:       s.stats.closed.Load(),
-		SlowClosed:   s.stats.slow.Load(),
-		TimedOut:     s.stats.timedOut.Load(),
-		ReadArrays:   int(s.stats.readArrays.Load()),
+		Conns:      n,
+		Accepted:   s.stats.accepted.Load(),
+		Rejected:   s.stats.rejected.Load(),
+		Broadcasts: s.stats.broadcasts.Load(),
+		Drops:      s.stats.drops.Load(),
+		Superseded: s.stats.superseded.Load(),
+		PoolMisses: s.stats.poolMisses.Load(),
+		TooBig:     s.stats.tooBig.Load(),
+		Closed:     s.stats.closed.Load(),
+		SlowClosed: s.stats.slow.Load(),
+		TimedOut:   s.stats.timedOut.Load(),
+		ReadArrays: int(s.stats.readArrays.Load()),
 	}
 }
 
@@ -319,7 +350,7 @@ func (s *Server) isShutdown() bool {
 }
 
 // open registers a connection whose 101 response is out, runs OnOpen,
-// lets it join the broadcast set and starts its reader.
+// lets it join the broadcast set (unless OnOpen did) and starts its reader.
 func (s *Server) open(c *Conn) {
 	s.mu.Lock()
 	if s.shutdown {
@@ -343,15 +374,7 @@ func (s *Server) open(c *Conn) {
 	if fn := s.opts.OnOpen; fn != nil {
 		fn(c)
 	}
-	s.mu.Lock()
-	c.joined = true
-	s.joinedN++
-	c.joinSeq = s.bseq.Load()
-	c.sh = s.shards[s.nextShard%len(s.shards)]
-	s.nextShard++
-	c.shIdx = len(c.sh.conns)
-	c.sh.conns = append(c.sh.conns, c)
-	s.mu.Unlock()
+	c.Join()
 	c.unhold()
 	go c.readLoop()
 }
