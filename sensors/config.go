@@ -65,6 +65,28 @@ type Config struct {
 	// Filter holds per-value processing, one [sensor.filter.<value>]
 	// table per value name.
 	Filter map[string]Filter `toml:"filter"`
+
+	// HA sets what Home Assistant's MQTT discovery announces for a value,
+	// one [sensor.ha.<value>] table per value name.
+	HA map[string]HA `toml:"ha"`
+}
+
+// HA is what Home Assistant gets for one value, overriding what the MQTT
+// bridge would choose. Every field is optional. Whether a device class fits
+// the value's unit is checked by the bridge, which knows Home Assistant's
+// rules.
+type HA struct {
+	// DeviceClass is the sensor's device class ("moisture", "voltage"),
+	// or for a gpio value the binary_sensor's ("door", "motion"); "none"
+	// announces no class.
+	DeviceClass string `toml:"device_class"`
+	// EntityCategory is "diagnostic" (shown apart from the controls and
+	// sensors), or "none" for a primary entity.
+	EntityCategory string `toml:"entity_category"`
+	// Icon is a Material Design icon, such as "mdi:sprout".
+	Icon string `toml:"icon"`
+	// Precision is the number of decimals Home Assistant shows, 0 to 6.
+	Precision *int `toml:"precision"`
 }
 
 // Channel is one ADS1x15 input, converted as volts × Scale + Offset.
@@ -246,7 +268,7 @@ func (c *Config) Validate() error {
 			return &KeyError{Key: "filter." + name, Err: err}
 		}
 	}
-	return nil
+	return c.validateHA(values)
 }
 
 // values returns the names of the values c's Source can report, or nil

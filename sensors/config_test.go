@@ -50,7 +50,7 @@ func TestConfigErrors(t *testing.T) {
 		{sensors.Config{Driver: "sim", Bus: "/dev/i2c-0"}, "bus", `is for I²C drivers, not "sim"`},
 		{sensors.Config{Driver: "bme280", Address: 0x80}, "address", "0x80 is not a 7-bit I²C device address"},
 		{sensors.Config{Driver: "aht20", Address: 0x39}, "address", "the aht20 answers only at 0x38"},
-		{sensors.Config{Driver: "sht3x", Channels: []sensors.Channel{}}, "channel", `is for driver "ads1115" or "ads1015", not "sht3x"`},
+		{sensors.Config{Driver: "sht3x", Channels: []sensors.Channel{}}, "channel", `is for driver "ads1015" or "ads1115", not "sht3x"`},
 		{sensors.Config{Driver: "gpio"}, "line", `missing: the line's name, such as "GPIO17"`},
 		{sensors.Config{Driver: "gpio", Line: "GPIO4", Pull: "sideways"}, "pull", `"sideways" is not one of up, down, off`},
 		{sensors.Config{Driver: "gpio", Line: "GPIO4", Debounce: time.Minute}, "debounce", "1m0s out of range"},

@@ -30,5 +30,5 @@ func addDisk(path string, r *reading.Reading) error {
 	if err := r.Add("disk_used", reading.Percent, pct); err != nil {
 		return err
 	}
-	return r.Add("disk_free", reading.Megabytes, int64((availK*1000+512)/1024))
+	return r.Add("disk_free", reading.Mebibytes, int64((availK*1000+512)/1024))
 }

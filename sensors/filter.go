@@ -60,8 +60,8 @@ type Filter struct {
 // that declares a sensor stale adds its own margin.
 func (c *Config) MaxGap() time.Duration {
 	interval := c.Interval
-	if interval <= 0 {
-		interval = drivers[c.Driver].interval
+	if d := registry[c.Driver]; interval <= 0 && d != nil {
+		interval = d.interval
 	}
 	var longest time.Duration
 	for _, f := range c.Filter {

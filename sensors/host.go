@@ -40,14 +40,14 @@ type HostOpts struct {
 //
 //   - "cpu_temp" in reading.Celsius, from /sys/class/thermal/thermal_zone*/temp
 //   - "load1", "load5", "load15" (reading.None), from /proc/loadavg
-//   - "mem_used" in reading.Percent and "mem_available" in reading.Megabytes
+//   - "mem_used" in reading.Percent and "mem_available" in reading.Mebibytes
 //     (MiB, as free -m counts them), from /proc/meminfo
 //   - "uptime" in reading.Second, from /proc/uptime
 //   - "wifi_signal" in reading.DBm and "wifi_link" (the driver's link
 //     quality, reading.None) of the first interface in /proc/net/wireless,
 //     in the readings taken while one is listed: an interface that is not
 //     up yet, or goes away, leaves these two out and nothing else
-//   - "disk_used" in reading.Percent and "disk_free" in reading.Megabytes
+//   - "disk_used" in reading.Percent and "disk_free" in reading.Mebibytes
 //     (MiB available to unprivileged users) of HostOpts.Disk, if set
 //
 // A Host keeps its files open and rereads them from offset 0 into a buffer

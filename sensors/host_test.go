@@ -53,7 +53,7 @@ func TestHost(t *testing.T) {
 			tree: "pi",
 			values: `{"cpu_temp":{"v":48.312,"unit":"°C"},` +
 				`"load1":{"v":0.52,"unit":""},"load5":{"v":0.58,"unit":""},"load15":{"v":0.59,"unit":""},` +
-				`"mem_used":{"v":22.461,"unit":"%"},"mem_available":{"v":2941.743,"unit":"MB"},` +
+				`"mem_used":{"v":22.461,"unit":"%"},"mem_available":{"v":2941.743,"unit":"MiB"},` +
 				`"uptime":{"v":12345.67,"unit":"s"}}`,
 		},
 		{
@@ -61,7 +61,7 @@ func TestHost(t *testing.T) {
 			tree: "x86",
 			values: `{"cpu_temp":{"v":51,"unit":"°C"},` +
 				`"load1":{"v":1,"unit":""},"load5":{"v":0.5,"unit":""},"load15":{"v":0.25,"unit":""},` +
-				`"mem_used":{"v":75,"unit":"%"},"mem_available":{"v":244.141,"unit":"MB"},` +
+				`"mem_used":{"v":75,"unit":"%"},"mem_available":{"v":244.141,"unit":"MiB"},` +
 				`"uptime":{"v":5,"unit":"s"}}`,
 		},
 		{
@@ -79,7 +79,7 @@ func TestHost(t *testing.T) {
 			tree: "wifi",
 			values: `{"cpu_temp":{"v":48.312,"unit":"°C"},` +
 				`"load1":{"v":0.52,"unit":""},"load5":{"v":0.58,"unit":""},"load15":{"v":0.59,"unit":""},` +
-				`"mem_used":{"v":22.461,"unit":"%"},"mem_available":{"v":2941.743,"unit":"MB"},` +
+				`"mem_used":{"v":22.461,"unit":"%"},"mem_available":{"v":2941.743,"unit":"MiB"},` +
 				`"uptime":{"v":12345.67,"unit":"s"},"wifi_signal":{"v":-52,"unit":"dBm"},"wifi_link":{"v":58,"unit":""}}`,
 		},
 		{
@@ -87,14 +87,14 @@ func TestHost(t *testing.T) {
 			tree: "wifidown",
 			values: `{"cpu_temp":{"v":48.312,"unit":"°C"},` +
 				`"load1":{"v":0.52,"unit":""},"load5":{"v":0.58,"unit":""},"load15":{"v":0.59,"unit":""},` +
-				`"mem_used":{"v":22.461,"unit":"%"},"mem_available":{"v":2941.743,"unit":"MB"},` +
+				`"mem_used":{"v":22.461,"unit":"%"},"mem_available":{"v":2941.743,"unit":"MiB"},` +
 				`"uptime":{"v":12345.67,"unit":"s"}}`,
 		},
 		{
 			tree: "wifibad",
 			values: `{"cpu_temp":{"v":48.312,"unit":"°C"},` +
 				`"load1":{"v":0.52,"unit":""},"load5":{"v":0.58,"unit":""},"load15":{"v":0.59,"unit":""},` +
-				`"mem_used":{"v":22.461,"unit":"%"},"mem_available":{"v":2941.743,"unit":"MB"},` +
+				`"mem_used":{"v":22.461,"unit":"%"},"mem_available":{"v":2941.743,"unit":"MiB"},` +
 				`"uptime":{"v":12345.67,"unit":"s"}}`,
 			logs: []string{`metrics=wifi_signal,wifi_link err="sensors: host: parse testdata/host/wifibad/proc/net/wireless: bad signal level \"loud\""`},
 		},

@@ -52,7 +52,7 @@ func addMeminfo(b []byte, r *reading.Reading) error {
 	if err := r.Add("mem_used", reading.Percent, used); err != nil {
 		return err
 	}
-	return r.Add("mem_available", reading.Megabytes, (avail*1000+512)/1024)
+	return r.Add("mem_available", reading.Mebibytes, (avail*1000+512)/1024)
 }
 
 // addUptime adds the first field of /proc/uptime, in seconds.

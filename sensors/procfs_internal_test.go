@@ -107,7 +107,7 @@ func TestAddDisk(t *testing.T) {
 	}
 	if got := r.Values(); len(got) != 2 ||
 		got[0] != (reading.Value{Name: "disk_used", Unit: reading.Percent, Milli: 66667}) ||
-		got[1] != (reading.Value{Name: "disk_free", Unit: reading.Megabytes, Milli: 1172}) { // 1200 KiB = 1.172 MiB
+		got[1] != (reading.Value{Name: "disk_free", Unit: reading.Mebibytes, Milli: 1172}) { // 1200 KiB = 1.172 MiB
 		t.Errorf("values %+v", got)
 	}
 	if err := addDisk("/nope", &r); !errors.Is(err, syscall.ENOENT) || !strings.Contains(err.Error(), "statfs /nope") {

@@ -63,49 +63,17 @@ func checkRanges(r *reading.Reading, ranges []valueRange) error {
 // Datasheet ranges shared by several chips.
 var (
 	humidityRange = span("humidity", reading.Percent, 0, 100)
-	bmx280Ranges  = []valueRange{
-		span("temperature", reading.Celsius, -40, 85),
-		humidityRange,
-		span("pressure", reading.HPa, 300, 1100),
-	}
-	ds18b20Range = span("temperature", reading.Celsius, -55, 125)
+	ds18b20Range  = span("temperature", reading.Celsius, -55, 125)
 )
 
-// chipRanges returns the datasheet ranges of the values of the I²C chip c
-// describes: its operating range for each quantity it measures. The ADS1x15
-// and the BH1750 have none: every code they return is within their range
-// by construction (an ADS1x15 channel's scale and offset are the user's).
+// chipRanges returns the datasheet ranges of the values of the sensor c
+// describes, as its driver's description gives them: its operating range
+// for each quantity it measures. The ADS1x15 and the BH1750 have none:
+// every code they return is within their range by construction (an
+// ADS1x15 channel's scale and offset are the user's).
 func chipRanges(c *Config) []valueRange {
-	switch c.Driver {
-	case "bme280", "bmp280":
-		return bmx280Ranges
-	case "aht20":
-		return []valueRange{span("temperature", reading.Celsius, -40, 85), humidityRange}
-	case "sht3x", "sht4x":
-		return []valueRange{span("temperature", reading.Celsius, -40, 125), humidityRange}
-	case "mcp9808":
-		return []valueRange{span("temperature", reading.Celsius, -40, 125)}
-	case "tmp102":
-		return []valueRange{span("temperature", reading.Celsius, -55, 150)}
-	case "scd4x":
-		return []valueRange{
-			span("co2", reading.PPM, 0, 40000),
-			span("temperature", reading.Celsius, -10, 60),
-			humidityRange,
-		}
-	case "ina219":
-		// Bus voltage 0…26 V; the shunt voltage is at most ±320 mV, so the
-		// current at most 0.32 V / shunt either way.
-		shunt := c.ShuntOhms
-		if shunt <= 0 {
-			shunt = 0.1
-		}
-		maxA := 0.32 / shunt
-		return []valueRange{
-			span("voltage", reading.Volt, 0, 26),
-			span("current", reading.Ampere, -maxA, maxA),
-			span("power", reading.Watt, 0, 26*maxA),
-		}
+	if d := registry[c.Driver]; d != nil && d.ranges != nil {
+		return d.ranges(c)
 	}
 	return nil
 }

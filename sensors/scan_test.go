@@ -76,7 +76,7 @@ func TestScanI2C(t *testing.T) {
 		"0x40 ina219: INA219 (config register at its reset value 0x399f)",
 		"0x44 sht3x: SHT3x (status register with a valid CRC)",
 		"0x45 sht4x: SHT4x (serial number with a valid CRC)",
-		"0x46 : unknown (SHT3x/SHT4x address, no valid answer)",
+		"0x46 : unknown (sht3x/sht4x/ina219 address, no ID matched)",
 		"0x48 tmp102: TMP102 (config register 0x60a0)",
 		"0x49 ads1115: ADS1115 or ADS1015 (config register at its reset value 0x8583)",
 		"0x50 : EEPROM (by address: a HAT's ID EEPROM or an RTC's memory)",

@@ -26,6 +26,9 @@ const (
 	Byte      Unit = "B"
 	Second    Unit = "s"
 	DBm       Unit = "dBm"
+	Mebibytes Unit = "MiB" // 1024 × 1024 bytes, as free -m and df -m count
+	// Megabytes is 10⁶ bytes. sensorcast's own sources report memory and
+	// disk space in Mebibytes.
 	Megabytes Unit = "MB"
 	None      Unit = "" // dimensionless: a load average, an on/off state (1 or 0)
 )
