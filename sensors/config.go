@@ -16,12 +16,10 @@ import (
 	"periph.io/x/conn/v3/gpio/gpioreg"
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/i2c/i2creg"
-	"periph.io/x/conn/v3/physic"
 	_ "periph.io/x/host/v3/gpioioctl" // registers the GPIO character device's lines
 	"periph.io/x/host/v3/sysfs"
 
 	"github.com/sensorcast/sensorcast/sensors/reading"
-	"github.com/sensorcast/sensorcast/sensors/sht"
 )
 
 // Config is one [[sensor]] table of the configuration file: the driver,
@@ -99,67 +97,29 @@ type Channel struct {
 	Offset float64  `toml:"offset"` // default 0
 }
 
-// driverInfo is what Validate knows about a driver.
-type driverInfo struct {
-	interval time.Duration
-	address  uint16 // default I²C address; 0 for drivers not on I²C
-	fixed    bool   // the chip has only that address
-	doc      string
-}
-
-// drivers are the known drivers.
-var drivers = map[string]driverInfo{
-	"sim":     {interval: time.Second, doc: "simulated temperature, humidity and pressure"},
-	"host":    {interval: 2 * time.Second, doc: "this machine's CPU temperature, load, memory, uptime, Wi-Fi and disk"},
-	"ds18b20": {interval: 10 * time.Second, doc: "DS18B20 probes on the kernel's 1-Wire bus"},
-	"gpio":    {interval: time.Minute, doc: "a digital input: PIR, door contact, button"},
-	"bme280":  {interval: 2 * time.Second, address: 0x76, doc: "Bosch BME280 (or BMP280): temperature, humidity, pressure"},
-	"bmp280":  {interval: 2 * time.Second, address: 0x76, doc: "Bosch BMP280: temperature, pressure"},
-	"aht20":   {interval: 2 * time.Second, address: 0x38, fixed: true, doc: "Aosong AHT20: temperature, humidity"},
-	"sht3x":   {interval: 2 * time.Second, address: 0x44, doc: "Sensirion SHT30/31/35: temperature, humidity"},
-	"sht4x":   {interval: 2 * time.Second, address: 0x44, doc: "Sensirion SHT40/41/45: temperature, humidity"},
-	"bh1750":  {interval: 2 * time.Second, address: 0x23, doc: "Rohm BH1750: illuminance"},
-	"mcp9808": {interval: 2 * time.Second, address: 0x18, doc: "Microchip MCP9808: temperature"},
-	"tmp102":  {interval: 2 * time.Second, address: 0x48, doc: "TI TMP102: temperature"},
-	"ina219":  {interval: 2 * time.Second, address: 0x40, doc: "TI INA219: bus voltage, current, power"},
-	"ads1115": {interval: 2 * time.Second, address: 0x48, doc: "TI ADS1115 16-bit ADC channels"},
-	"ads1015": {interval: 2 * time.Second, address: 0x48, doc: "TI ADS1015 12-bit ADC channels"},
-	"scd4x":   {interval: 5 * time.Second, address: 0x62, fixed: true, doc: "Sensirion SCD40/41: CO₂, temperature, humidity"},
-}
-
-// Drivers returns the names of the known drivers, sorted.
-func Drivers() []string {
-	names := make([]string, 0, len(drivers))
-	for n := range drivers {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
-}
-
 // DefaultBus is the I²C bus of a Raspberry Pi's header pins.
 const DefaultBus = "/dev/i2c-1"
 
-// keyDrivers lists, for each driver option, the drivers it applies to.
-var keyDrivers = []struct {
-	key     string
-	set     func(c *Config) bool
-	drivers []string
+// optionKeys are the driver options of a [[sensor]] table, and whether c
+// sets each; a driver's description lists those it takes.
+var optionKeys = []struct {
+	key string
+	set func(c *Config) bool
 }{
-	{"bus", func(c *Config) bool { return c.Bus != "" }, nil}, // nil: every I²C driver
-	{"address", func(c *Config) bool { return c.Address != 0 }, nil},
-	{"seed", func(c *Config) bool { return c.Seed != nil }, []string{"sim"}},
-	{"disk", func(c *Config) bool { return c.Disk != "" }, []string{"host"}},
-	{"probes", func(c *Config) bool { return c.Probes != nil }, []string{"ds18b20"}},
-	{"names", func(c *Config) bool { return c.Names != nil }, []string{"ds18b20"}},
-	{"line", func(c *Config) bool { return c.Line != "" }, []string{"gpio"}},
-	{"pull", func(c *Config) bool { return c.Pull != "" }, []string{"gpio"}},
-	{"invert", func(c *Config) bool { return c.Invert }, []string{"gpio"}},
-	{"debounce", func(c *Config) bool { return c.Debounce != 0 }, []string{"gpio"}},
-	{"value", func(c *Config) bool { return c.Value != "" }, []string{"gpio"}},
-	{"shunt_ohms", func(c *Config) bool { return c.ShuntOhms != 0 }, []string{"ina219"}},
-	{"max_amps", func(c *Config) bool { return c.MaxAmps != 0 }, []string{"ina219"}},
-	{"channel", func(c *Config) bool { return c.Channels != nil }, []string{"ads1115", "ads1015"}},
+	{"bus", func(c *Config) bool { return c.Bus != "" }},
+	{"address", func(c *Config) bool { return c.Address != 0 }},
+	{"seed", func(c *Config) bool { return c.Seed != nil }},
+	{"disk", func(c *Config) bool { return c.Disk != "" }},
+	{"probes", func(c *Config) bool { return c.Probes != nil }},
+	{"names", func(c *Config) bool { return c.Names != nil }},
+	{"line", func(c *Config) bool { return c.Line != "" }},
+	{"pull", func(c *Config) bool { return c.Pull != "" }},
+	{"invert", func(c *Config) bool { return c.Invert }},
+	{"debounce", func(c *Config) bool { return c.Debounce != 0 }},
+	{"value", func(c *Config) bool { return c.Value != "" }},
+	{"shunt_ohms", func(c *Config) bool { return c.ShuntOhms != 0 }},
+	{"max_amps", func(c *Config) bool { return c.MaxAmps != 0 }},
+	{"channel", func(c *Config) bool { return c.Channels != nil }},
 }
 
 // KeyError is a Validate error about one key of the table.
@@ -185,7 +145,7 @@ var adcRanges = []float64{6.144, 4.096, 2.048, 1.024, 0.512, 0.256}
 // address, channel ranges and units). A mistake about a key is returned as
 // a *KeyError. Validate opens nothing.
 func (c *Config) Validate() error {
-	info, ok := drivers[c.Driver]
+	info, ok := registry[c.Driver]
 	switch {
 	case c.Driver == "":
 		return keyErr("driver", "missing (one of: %s)", strings.Join(Drivers(), ", "))
@@ -194,17 +154,14 @@ func (c *Config) Validate() error {
 	case c.Interval < 0 || (c.Interval > 0 && c.Interval < 10*time.Millisecond):
 		return keyErr("interval", "%v out of range (at least 10ms)", c.Interval)
 	}
-	isI2C := info.address != 0
-	for _, k := range keyDrivers {
-		if !k.set(c) {
+	for _, k := range optionKeys {
+		if !k.set(c) || slices.Contains(info.options, k.key) {
 			continue
 		}
-		if k.drivers == nil && !isI2C {
+		if k.key == "bus" || k.key == "address" {
 			return keyErr(k.key, "is for I²C drivers, not %q", c.Driver)
 		}
-		if k.drivers != nil && !slices.Contains(k.drivers, c.Driver) {
-			return keyErr(k.key, "is for driver %s, not %q", `"`+strings.Join(k.drivers, `" or "`)+`"`, c.Driver)
-		}
+		return keyErr(k.key, "is for driver %s, not %q", `"`+strings.Join(driversWith(k.key), `" or "`)+`"`, c.Driver)
 	}
 	if c.Name == "" {
 		c.Name = c.Driver
@@ -212,7 +169,7 @@ func (c *Config) Validate() error {
 	if c.Interval == 0 {
 		c.Interval = info.interval
 	}
-	if isI2C {
+	if info.isI2C() {
 		if c.Bus == "" {
 			c.Bus = DefaultBus
 		}
@@ -225,32 +182,9 @@ func (c *Config) Validate() error {
 			return keyErr("address", "the %s answers only at %#x", c.Driver, info.address)
 		}
 	}
-	switch c.Driver {
-	case "gpio":
-		if c.Line == "" {
-			return keyErr("line", `missing: the line's name, such as "GPIO17"`)
-		}
-		if _, err := parsePull(c.Pull); err != nil {
-			return keyErr("pull", "%v", err)
-		}
-		if c.Debounce < 0 || c.Debounce > 10*time.Second {
-			return keyErr("debounce", "%v out of range (0 to 10s)", c.Debounce)
-		}
-	case "ina219":
-		if c.ShuntOhms < 0 || math.IsNaN(c.ShuntOhms) || c.ShuntOhms > 1000 {
-			return keyErr("shunt_ohms", "%v out of range (above 0, up to 1000)", c.ShuntOhms)
-		}
-		if c.MaxAmps < 0 || math.IsNaN(c.MaxAmps) || c.MaxAmps > 1000 {
-			return keyErr("max_amps", "%v out of range (above 0, up to 1000)", c.MaxAmps)
-		}
-	case "ads1115", "ads1015":
-		if err := c.validateChannels(); err != nil {
+	if info.check != nil {
+		if err := info.check(c); err != nil {
 			return err
-		}
-	}
-	for _, p := range c.Probes {
-		if !strings.HasPrefix(p, "28-") || strings.ContainsAny(p, "/*?[") {
-			return keyErr("probes", "%q is not a DS18B20 id like \"28-0316a2797aff\"", p)
 		}
 	}
 	names := make([]string, 0, len(c.Filter))
@@ -258,7 +192,7 @@ func (c *Config) Validate() error {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	values := c.values()
+	values := info.valueNames(c)
 	for _, name := range names {
 		f := c.Filter[name]
 		if values != nil && !slices.Contains(values, name) {
@@ -269,42 +203,6 @@ func (c *Config) Validate() error {
 		}
 	}
 	return c.validateHA(values)
-}
-
-// values returns the names of the values c's Source can report, or nil
-// where they are known only once it runs (ds18b20 probe ids).
-func (c *Config) values() []string {
-	switch c.Driver {
-	case "sim", "bme280":
-		return []string{"temperature", "humidity", "pressure"}
-	case "bmp280":
-		return []string{"temperature", "pressure"}
-	case "sht3x", "sht4x", "aht20":
-		return []string{"temperature", "humidity"}
-	case "mcp9808", "tmp102":
-		return []string{"temperature"}
-	case "bh1750":
-		return []string{"illuminance"}
-	case "ina219":
-		return []string{"voltage", "current", "power"}
-	case "scd4x":
-		return []string{"co2", "temperature", "humidity"}
-	case "host":
-		return []string{"cpu_temp", "load1", "load5", "load15", "mem_used", "mem_available", "uptime",
-			"wifi_signal", "wifi_link", "disk_used", "disk_free"}
-	case "gpio":
-		if c.Value != "" {
-			return []string{c.Value}
-		}
-		return []string{"state"}
-	case "ads1115", "ads1015":
-		v := make([]string, len(c.Channels))
-		for i, ch := range c.Channels {
-			v[i] = ch.Name
-		}
-		return v
-	}
-	return nil
 }
 
 func (c *Config) validateChannels() error {
@@ -494,68 +392,20 @@ func (hw *Hardware) Open(c *Config) (Source, error) {
 }
 
 func (hw *Hardware) open(c *Config) (Source, error) {
+	d := registry[c.Driver]
+	if d == nil {
+		return nil, fmt.Errorf("unknown driver %q", c.Driver)
+	}
+	if d.open != nil {
+		return d.open(hw, c)
+	}
 	addr := uint16(c.Address)
-	i2cSrc := func(open func(b i2c.Bus) (device, error)) (Source, error) {
-		desc := fmt.Sprintf("%s at %#x on %s", c.Driver, addr, c.Bus)
-		return &I2C{name: c.Name, desc: desc, ranges: chipRanges(c), bus: &lazyBus{name: c.Bus, open: hw.openI2C}, open: func(b i2c.Bus) (device, error) {
-			d, err := open(b)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", desc, err)
-			}
-			return d, nil
-		}}, nil
-	}
-	switch c.Driver {
-	case "sim":
-		o := &SimOpts{Name: c.Name}
-		if c.Seed != nil {
-			o.Seed = *c.Seed
-		}
-		return NewSim(o), nil
-	case "host":
-		disk := c.Disk
-		if disk == "" {
-			disk = "/"
-		}
-		return NewHost(&HostOpts{Name: c.Name, Root: hw.Root, Disk: disk, Logger: hw.Logger})
-	case "ds18b20":
-		return NewW1(&W1Opts{Name: c.Name, Root: hw.root(), Probes: c.Probes, Names: c.Names})
-	case "gpio":
-		p, err := hw.pin(c.Line)
+	desc := fmt.Sprintf("%s at %#x on %s", c.Driver, addr, c.Bus)
+	return &I2C{name: c.Name, desc: desc, ranges: chipRanges(c), bus: &lazyBus{name: c.Bus, open: hw.openI2C}, open: func(b i2c.Bus) (device, error) {
+		dev, err := d.openChip(b, c)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%s: %w", desc, err)
 		}
-		pull, _ := parsePull(c.Pull)
-		return NewGPIO(GPIOOpts{Name: c.Name, Pin: p, Pull: pull, Invert: c.Invert, Debounce: c.Debounce, Value: c.Value})
-	case "bme280", "bmp280":
-		return i2cSrc(func(b i2c.Bus) (device, error) { return openBMx280(b, addr) })
-	case "aht20":
-		return i2cSrc(openAHT20)
-	case "sht3x":
-		return i2cSrc(func(b i2c.Bus) (device, error) { return openSHT(b, addr, sht.SHT3x) })
-	case "sht4x":
-		return i2cSrc(func(b i2c.Bus) (device, error) { return openSHT(b, addr, sht.SHT4x) })
-	case "bh1750":
-		return i2cSrc(func(b i2c.Bus) (device, error) { return openBH1750(b, addr) })
-	case "mcp9808":
-		return i2cSrc(func(b i2c.Bus) (device, error) { return openMCP9808(b, addr) })
-	case "tmp102":
-		return i2cSrc(func(b i2c.Bus) (device, error) { return openTMP102(b, addr) })
-	case "ina219":
-		shunt, maxA := 0.1, 3.2
-		if c.ShuntOhms > 0 {
-			shunt = c.ShuntOhms
-		}
-		if c.MaxAmps > 0 {
-			maxA = c.MaxAmps
-		}
-		return i2cSrc(func(b i2c.Bus) (device, error) {
-			return openINA219(b, addr, physic.ElectricResistance(shunt*float64(physic.Ohm)), physic.ElectricCurrent(maxA*float64(physic.Ampere)))
-		})
-	case "ads1115", "ads1015":
-		return i2cSrc(func(b i2c.Bus) (device, error) { return openADS1x15(b, addr, c.Driver == "ads1015", c.Channels) })
-	case "scd4x":
-		return i2cSrc(func(b i2c.Bus) (device, error) { return openSCD4x(b, addr) })
-	}
-	return nil, fmt.Errorf("unknown driver %q", c.Driver)
+		return dev, nil
+	}}, nil
 }
