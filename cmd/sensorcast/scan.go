@@ -56,11 +56,13 @@ func scan(args []string, stdout, stderr io.Writer) error {
 
 	var config strings.Builder
 	used := make(map[string]int)
-	table := func(driver string, lines ...string) {
-		used[driver]++
-		name := driver
-		if n := used[driver]; n > 1 {
-			name = fmt.Sprintf("%s-%d", driver, n)
+	table := func(driver, name string, lines ...string) {
+		if name == "" {
+			name = driver
+		}
+		used[name]++
+		if n := used[name]; n > 1 {
+			name = fmt.Sprintf("%s-%d", name, n)
 		}
 		fmt.Fprintf(&config, "\n[[sensor]]\ndriver = %q\nname = %q\n", driver, name)
 		for _, l := range lines {
@@ -89,27 +91,23 @@ func scan(args []string, stdout, stderr io.Writer) error {
 			}
 			fmt.Fprintf(stdout, "  0x%02x  %-8s %s\n", f.Addr, driver, f.Chip)
 			if f.Driver != "" {
-				table(f.Driver, fmt.Sprintf("bus = %q", name), fmt.Sprintf("address = %#02x", f.Addr))
+				table(f.Driver, "", fmt.Sprintf("bus = %q", name), fmt.Sprintf("address = %#02x", f.Addr))
 			}
 		}
 	}
 
-	probes, err := sensors.W1Probes(*root)
-	switch {
-	case err != nil:
-		fmt.Fprintln(stdout, "1-Wire: no bus (on a Raspberry Pi, enable it with dtoverlay=w1-gpio)")
-	default:
-		scanned++
-		fmt.Fprintf(stdout, "1-Wire bus: %d DS18B20 probe(s)\n", len(probes))
-		for _, p := range probes {
-			fmt.Fprintf(stdout, "  %s\n", p)
+	// The 1-Wire bus, IIO devices and the other kinds each driver's
+	// description knows how to look for.
+	for _, d := range sensors.ScanSystem(*root) {
+		fmt.Fprintln(stdout, d.Heading)
+		if d.Present {
+			scanned++
 		}
-		if len(probes) > 0 {
-			q := make([]string, len(probes))
-			for i, p := range probes {
-				q[i] = fmt.Sprintf("%q", p)
-			}
-			table("ds18b20", "probes = ["+strings.Join(q, ", ")+"]")
+		for _, it := range d.Items {
+			fmt.Fprintf(stdout, "  %s\n", it)
+		}
+		for _, t := range d.Tables {
+			table(t.Driver, t.Name, t.Lines...)
 		}
 	}
 	if scanned == 0 {
