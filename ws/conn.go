@@ -276,6 +276,9 @@ func NewPrepared(typ MessageType, payload []byte) (*Prepared, error) {
 // Len returns the size of p on the wire, frame header included.
 func (p *Prepared) Len() int { return len(p.f.wire) }
 
+// Payload returns the message p carries. It must not be modified.
+func (p *Prepared) Payload() []byte { return p.f.buf[headroom:] }
+
 // SendPrepared sends p to this connection as Send sends a payload, without
 // copying or framing it again: in OnOpen it writes at once, later it queues
 // p, which is never dropped for a broadcast.
@@ -390,8 +393,8 @@ func (c *Conn) unhold() {
 // the ring is full, f replaces a queued frame it supersedes (BroadcastKey),
 // else the oldest frame that may be dropped (Broadcast) goes; if none may,
 // a droppable f is itself dropped and any other f closes the connection
-// with 1008: it cannot be sent without losing a message. MaxDrops full
-// rings in a row close it too. slow reports a close begun here: the caller
+// with 1008: it cannot be sent without losing a message. MaxDrops losses
+// in a row (superseded frames do not count) close it too. slow reports a close begun here: the caller
 // must then call afterEnqueue once c.mu is released.
 func (c *Conn) enqueueLocked(f *outFrame) (queued, slow bool) {
 	if c.state != stateOpen || c.closeWire != nil {
@@ -404,18 +407,21 @@ func (c *Conn) enqueueLocked(f *outFrame) (queued, slow bool) {
 		return true, false
 	}
 	c.s.stats.drops.Add(1)
-	c.drops++
-	if limit := c.s.opts.MaxDrops; limit > 0 && c.drops >= limit {
-		return false, c.slowLocked()
-	}
-	switch {
-	case c.dropLocked(f):
+	if c.dropLocked(f) {
+		// Nothing is lost: the client still gets that key's newest frame.
 		c.s.stats.superseded.Add(1)
-	case c.dropLocked(nil):
-	case f.class == classAny:
-		return false, false // nothing queued may go: drop the new frame
-	default:
-		return false, c.slowLocked()
+	} else {
+		c.drops++
+		if limit := c.s.opts.MaxDrops; limit > 0 && c.drops >= limit {
+			return false, c.slowLocked()
+		}
+		switch {
+		case c.dropLocked(nil):
+		case f.class == classAny:
+			return false, false // nothing queued may go: drop the new frame
+		default:
+			return false, c.slowLocked()
+		}
 	}
 	f.refs.Add(1)
 	c.appendLocked(f)

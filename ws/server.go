@@ -65,6 +65,9 @@ type Options struct {
 
 	// MaxDrops is how many consecutive frames may be dropped from a
 	// connection's full ring before it is closed with 1008 "slow consumer".
+	// A BroadcastKey frame replaced by a newer one with the same key is not
+	// lost and does not count: a client that keeps up with the latest
+	// state of every key, however slowly, is never cut off for it.
 	// Default 64 (about a minute of 1 Hz ticks); negative disables, leaving
 	// only WriteTimeout to cut off slow clients.
 	MaxDrops int

@@ -70,6 +70,17 @@ func TestAPISensors(t *testing.T) {
 	}
 }
 
+// points expands a history message's runs into point times.
+func points(runs [][2]int64, step int64) []int64 {
+	var t []int64
+	for _, r := range runs {
+		for k := range r[1] {
+			t = append(t, r[0]+k*step)
+		}
+	}
+	return t
+}
+
 func TestAPIHistory(t *testing.T) {
 	mux := newAPI(t)
 	ms := apiT0.UnixMilli()
@@ -92,16 +103,22 @@ func TestAPIHistory(t *testing.T) {
 		}
 		var m struct {
 			Type    string
-			Sensors []struct{ T []int64 }
+			StepMS  int64 `json:"step_ms"`
+			Sensors []struct{ Runs [][2]int64 }
 		}
 		if err := json.Unmarshal([]byte(body), &m); err != nil {
 			t.Fatalf("%s: %v", tc.query, err)
 		}
-		if m.Type != "history" || len(m.Sensors) != tc.sensors || len(m.Sensors[0].T) != tc.points {
-			t.Errorf("%s: got %d sensors, first with %v; want %d and %d points", tc.query, len(m.Sensors), m.Sensors[0].T, tc.sensors, tc.points)
+		if m.Type != "history" || len(m.Sensors) != tc.sensors {
+			t.Fatalf("%s: got %d sensors, want %d: %s", tc.query, len(m.Sensors), tc.sensors, body)
 		}
-		if tc.points > 0 && m.Sensors[0].T[tc.points-1] != ms+9000 {
-			t.Errorf("%s: last point at %d, want %d", tc.query, m.Sensors[0].T[tc.points-1], ms+9000)
+		pts := points(m.Sensors[0].Runs, m.StepMS)
+		if len(pts) != tc.points {
+			t.Errorf("%s: first sensor has points %v; want %d", tc.query, pts, tc.points)
+		}
+		// Points are shown at the start of their step.
+		if want := (ms + 9000) / m.StepMS * m.StepMS; tc.points > 0 && pts[len(pts)-1] != want {
+			t.Errorf("%s: last point at %d, want %d", tc.query, pts[len(pts)-1], want)
 		}
 	}
 }
@@ -118,8 +135,11 @@ func TestAPIHistorySinceDuration(t *testing.T) {
 	a := &api{hub: h, now: func() time.Time { return apiT0.Add(10 * time.Second) }}
 	rec := httptest.NewRecorder()
 	a.history(rec, httptest.NewRequest("GET", "/api/history?since=4s", nil))
-	var m struct{ Sensors []struct{ T []int64 } }
-	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil || len(m.Sensors) != 1 || len(m.Sensors[0].T) != 4 {
+	var m struct {
+		StepMS  int64 `json:"step_ms"`
+		Sensors []struct{ Runs [][2]int64 }
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil || len(m.Sensors) != 1 || len(points(m.Sensors[0].Runs, m.StepMS)) != 4 {
 		t.Errorf("since=4s: %s (%v)", rec.Body, err)
 	}
 }

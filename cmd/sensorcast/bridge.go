@@ -30,7 +30,11 @@ func startBridge(cfg *Config, mqttURL, stateDir, configPath string, infos []hub.
 	}
 	sensors := make([]bridge.Sensor, len(infos))
 	for i, s := range infos {
-		sensors[i] = bridge.Sensor{Name: s.Name, Interval: s.Interval}
+		gap := s.MaxGap
+		if gap == 0 {
+			gap = -1 // no bound: no expire_after
+		}
+		sensors[i] = bridge.Sensor{Name: s.Name, Interval: s.Interval, MaxGap: gap}
 	}
 	br, err := bridge.New(&bridge.Options{
 		Config:   bc,

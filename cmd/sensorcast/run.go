@@ -101,21 +101,25 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return errors.New("no sensor could be opened")
 	}
 
-	// Each new WebSocket client first gets the hub's snapshot; the hub is
-	// built below, before the listener opens, so h is set by the time any
-	// client can connect.
+	// Each new WebSocket client first gets the hub's snapshot and joins the
+	// broadcast set at the state it shows; the hub is built below, before
+	// the listener opens, so h is set by the time any client can connect.
 	var h *hub.Hub
 	wsSrv := ws.NewServer(&ws.Options{
-		Logger: log.With("component", "ws"),
+		Logger:       log.With("component", "ws"),
+		Subprotocols: []string{hub.GzipSubprotocol},
+		// Readings are keyed by sensor, statuses never dropped: room for
+		// every sensor's latest reading and a burst of status changes.
+		SendQueue: max(ws.DefaultSendQueue, 2*len(sources)+8),
 		OnOpen: func(c *ws.Conn) {
-			if err := h.Snapshot(c.Send); err != nil {
+			if err := h.Snapshot(c); err != nil {
 				log.Warn("send snapshot", "remote", c.RemoteAddr(), "err", err)
 			}
 		},
 	})
 	infos := make([]hub.SensorInfo, len(sources))
 	for i, s := range sources {
-		infos[i] = hub.SensorInfo{Name: s.src.Name(), Interval: s.interval}
+		infos[i] = hub.SensorInfo{Name: s.src.Name(), Interval: s.interval, MaxGap: s.maxGap}
 	}
 	br, err := startBridge(cfg, *mqttURL, *stateDir, *configPath, infos, log)
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 type source struct {
 	src      sensors.Source
 	interval time.Duration
+	maxGap   time.Duration // the longest legitimate gap between readings; 0 for no bound
 }
 
 // openSources builds the configured sources. A source that cannot start on
@@ -32,7 +33,7 @@ func openSources(cfg *Config, log *slog.Logger) ([]source, error) {
 		if sc.Interval <= 0 {
 			return nil, fmt.Errorf("sensor %q: no interval", sc.Name)
 		}
-		out = append(out, source{src, sc.Interval})
+		out = append(out, source{src, sc.Interval, sc.MaxGap()})
 	}
 	return out, nil
 }

@@ -1,11 +1,16 @@
 package hub
 
 import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/sensorcast/sensorcast/sensors/reading"
+	"github.com/sensorcast/sensorcast/ws"
 )
 
 // Defaults of HistoryOptions.
@@ -146,20 +151,62 @@ func (s *series) first(since int64) int {
 	return lo
 }
 
-// appendJSON appends {"sensor":…,"t":[…],"values":{name:{"unit":…,"v":[…]}}}
-// with the points at or after since.
+// copySince returns a copy of the points at or after since (Unix ms), in
+// time order from index 0, for encoding outside the hub's lock. A nil s
+// gives nil.
+func (s *series) copySince(since int64) *series {
+	if s == nil {
+		return nil
+	}
+	from := s.first(since)
+	n := s.n - from
+	c := &series{step: s.step, bucket: s.bucket, t: make([]int64, n), n: n, vals: make([]*valueRing, len(s.vals))}
+	for k := range n {
+		c.t[k] = s.t[(s.head+from+k)%len(s.t)]
+	}
+	for j, vr := range s.vals {
+		cv := &valueRing{name: vr.name, unit: vr.unit, v: make([]int64, n)}
+		for k := range n {
+			cv.v[k] = vr.v[(s.head+from+k)%len(s.t)]
+		}
+		c.vals[j] = cv
+	}
+	return c
+}
+
+// appendJSON appends {"sensor":…,"runs":[[start,count],…],"values":{name:
+// {"unit":…,"v":[…]}}} with the points at or after since. Point times are
+// regular: each point is shown at the start of its step, and a run of
+// points in consecutive steps is one [start_ms, count] pair.
 func (s *series) appendJSON(dst []byte, name string, since int64) []byte {
 	dst = append(dst, `{"sensor":`...)
 	dst = reading.AppendString(dst, name)
-	dst = append(dst, `,"t":[`...)
+	dst = append(dst, `,"runs":[`...)
 	from := 0
 	if s != nil {
 		from = s.first(since)
+		runs, count := 0, 0
+		var prev int64
 		for k := from; k < s.n; k++ {
-			if k > from {
-				dst = append(dst, ',')
+			b := floorDiv(s.t[(s.head+k)%len(s.t)], s.step)
+			if count > 0 && b == prev+1 {
+				count++
+				prev = b
+				continue
 			}
-			dst = strconv.AppendInt(dst, s.t[(s.head+k)%len(s.t)], 10)
+			if count > 0 {
+				dst = strconv.AppendInt(dst, int64(count), 10)
+				dst = append(dst, "],"...)
+			}
+			runs++
+			dst = append(dst, '[')
+			dst = strconv.AppendInt(dst, b*s.step, 10)
+			dst = append(dst, ',')
+			prev, count = b, 1
+		}
+		if count > 0 {
+			dst = strconv.AppendInt(dst, int64(count), 10)
+			dst = append(dst, ']')
 		}
 	}
 	dst = append(dst, `],"values":{`...)
@@ -247,29 +294,105 @@ func appendCSVField(dst []byte, f string) []byte {
 	return append(dst, '"')
 }
 
-// appendHistory appends the history message of the sensors for which keep
-// returns true, with their points at or after since (Unix ms). h.mu must be
-// held.
-func (h *Hub) appendHistory(dst []byte, since int64, keep func(name string) bool) []byte {
-	dst = append(dst, `{"type":"history","device":`...)
-	dst = reading.AppendString(dst, h.device)
-	dst = append(dst, `,"window_ms":`...)
-	dst = strconv.AppendInt(dst, h.history.Window.Milliseconds(), 10)
-	dst = append(dst, `,"step_ms":`...)
-	dst = strconv.AppendInt(dst, h.history.stepMillis(), 10)
-	dst = append(dst, `,"sensors":[`...)
-	n := 0
+// historyCopy is the history of some sensors, copied under the hub's lock
+// to be encoded after it is released.
+type historyCopy struct {
+	device           string
+	windowMs, stepMs int64
+	names            []string
+	series           []*series // nil for a sensor without points
+}
+
+// copyHistory copies the points at or after since (Unix ms) of the sensors
+// for which keep returns true. h.mu must be held.
+func (h *Hub) copyHistory(since int64, keep func(name string) bool) *historyCopy {
+	c := &historyCopy{device: h.device, windowMs: h.history.Window.Milliseconds(), stepMs: h.history.stepMillis()}
 	for _, e := range h.order {
 		if !keep(e.name) {
 			continue
 		}
-		if n > 0 {
+		c.names = append(c.names, e.name)
+		c.series = append(c.series, e.hist.copySince(since))
+	}
+	return c
+}
+
+// appendJSON appends the history message (see the README's wire format).
+func (c *historyCopy) appendJSON(dst []byte) []byte {
+	dst = append(dst, `{"type":"history","v":2,"device":`...)
+	dst = reading.AppendString(dst, c.device)
+	dst = append(dst, `,"window_ms":`...)
+	dst = strconv.AppendInt(dst, c.windowMs, 10)
+	dst = append(dst, `,"step_ms":`...)
+	dst = strconv.AppendInt(dst, c.stepMs, 10)
+	dst = append(dst, `,"sensors":[`...)
+	for i, name := range c.names {
+		if i > 0 {
 			dst = append(dst, ',')
 		}
-		n++
-		dst = e.hist.appendJSON(dst, e.name, since)
+		dst = c.series[i].appendJSON(dst, name, math.MinInt64)
 	}
 	return append(dst, "]}"...)
+}
+
+// sharedHistory is the history message as sent to new clients, encoded once
+// per history step.
+type sharedHistory struct {
+	bucket   int64 // the step it was encoded in
+	text, gz *ws.Prepared
+}
+
+var gzipWriters = sync.Pool{New: func() any {
+	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	return w
+}}
+
+// sharedHistory returns the history message for a client connecting at now,
+// gzipped if gz: the one encoded earlier in the same history step, or a new
+// one. The points are copied under h.mu and encoded after it is released,
+// under h.hmu, so that the clients of one step wait for one encoding.
+func (h *Hub) sharedHistory(now time.Time, gz bool) (*ws.Prepared, error) {
+	step := h.history.stepMillis()
+	b := floorDiv(now.UnixMilli(), step)
+	h.hmu.Lock()
+	defer h.hmu.Unlock()
+	if h.shared.text == nil || h.shared.bucket != b {
+		var c *historyCopy
+		h.mu.Lock()
+		if h.history.Off {
+			c = &historyCopy{device: h.device, windowMs: h.history.Window.Milliseconds(), stepMs: step}
+		} else {
+			c = h.copyHistory(math.MinInt64, func(string) bool { return true })
+		}
+		h.mu.Unlock()
+		text, err := ws.NewPrepared(ws.MessageText, c.appendJSON(nil))
+		if err != nil {
+			return nil, fmt.Errorf("hub: history: %w", err)
+		}
+		h.shared = sharedHistory{bucket: b, text: text}
+	}
+	if !gz {
+		return h.shared.text, nil
+	}
+	if h.shared.gz == nil {
+		var buf bytes.Buffer
+		w := gzipWriters.Get().(*gzip.Writer)
+		w.Reset(&buf)
+		_, err := w.Write(h.shared.text.Payload())
+		if cerr := w.Close(); err == nil {
+			err = cerr
+		}
+		gzipWriters.Put(w)
+		if err != nil {
+			return nil, fmt.Errorf("hub: gzip history: %w", err)
+		}
+		p, err := ws.NewPrepared(ws.MessageBinary, buf.Bytes())
+		if err != nil {
+			return nil, fmt.Errorf("hub: history: %w", err)
+		}
+		h.shared.gz = p
+	}
+	return h.shared.gz, nil
 }
 
 // Has reports whether the hub knows sensor name: it was configured or has
@@ -285,8 +408,9 @@ func (h *Hub) Has(name string) bool {
 // is "". It is what Snapshot sends, restricted for scripts that ask over HTTP.
 func (h *Hub) AppendHistory(dst []byte, sensor string, since time.Time) []byte {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	return h.appendHistory(dst, sinceMillis(since), func(name string) bool { return sensor == "" || name == sensor })
+	c := h.copyHistory(sinceMillis(since), func(name string) bool { return sensor == "" || name == sensor })
+	h.mu.Unlock()
+	return c.appendJSON(dst)
 }
 
 // AppendHistoryCSV appends sensor's history at or after since as CSV: a
@@ -294,12 +418,14 @@ func (h *Hub) AppendHistory(dst []byte, sensor string, since time.Time) []byte {
 // false, appending nothing, when the hub does not know sensor.
 func (h *Hub) AppendHistoryCSV(dst []byte, sensor string, since time.Time) ([]byte, bool) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	e := h.latest[sensor]
 	if e == nil {
+		h.mu.Unlock()
 		return dst, false
 	}
-	return e.hist.appendCSV(dst, sinceMillis(since)), true
+	c := e.hist.copySince(sinceMillis(since))
+	h.mu.Unlock()
+	return c.appendCSV(dst, math.MinInt64), true
 }
 
 func sinceMillis(t time.Time) int64 {
@@ -310,8 +436,8 @@ func sinceMillis(t time.Time) int64 {
 }
 
 // AppendSensors appends a JSON object describing every sensor for scripts:
-// {"device","version","sensors":[{"sensor","interval_ms","ok","error",
-// "failures","latest"}]}, where latest is the sensor's latest reading message
+// {"device","version","sensors":[{"sensor","interval_ms","max_gap_ms","ok",
+// "error","failures","latest"}]}, where latest is the sensor's latest reading message
 // or null.
 func (h *Hub) AppendSensors(dst []byte) []byte {
 	h.mu.Lock()
@@ -329,6 +455,8 @@ func (h *Hub) AppendSensors(dst []byte) []byte {
 		dst = reading.AppendString(dst, e.name)
 		dst = append(dst, `,"interval_ms":`...)
 		dst = strconv.AppendInt(dst, e.interval.Milliseconds(), 10)
+		dst = append(dst, `,"max_gap_ms":`...)
+		dst = strconv.AppendInt(dst, e.maxGap.Milliseconds(), 10)
 		dst = append(dst, `,"ok":`...)
 		dst = strconv.AppendBool(dst, !e.failing)
 		dst = append(dst, `,"error":`...)

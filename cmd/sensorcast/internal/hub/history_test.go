@@ -16,8 +16,9 @@ type historyMsg struct {
 	WindowMS int64  `json:"window_ms"`
 	StepMS   int64  `json:"step_ms"`
 	Sensors  []struct {
-		Sensor string  `json:"sensor"`
-		T      []int64 `json:"t"`
+		Sensor string     `json:"sensor"`
+		Runs   [][2]int64 `json:"runs"`
+		T      []int64    `json:"-"` // the runs expanded
 		Values map[string]struct {
 			Unit string     `json:"unit"`
 			V    []*float64 `json:"v"`
@@ -30,6 +31,22 @@ func decodeHistory(t *testing.T, b []byte) historyMsg {
 	var m historyMsg
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatalf("invalid history JSON %s: %v", b, err)
+	}
+	for i := range m.Sensors {
+		s := &m.Sensors[i]
+		for _, r := range s.Runs {
+			if r[0]%m.StepMS != 0 || r[1] <= 0 {
+				t.Fatalf("run %v with step %d in %s", r, m.StepMS, b)
+			}
+			for k := range r[1] {
+				s.T = append(s.T, r[0]+k*m.StepMS)
+			}
+		}
+		for name, v := range s.Values {
+			if len(v.V) != len(s.T) {
+				t.Fatalf("%s.%s has %d values for %d points", s.Sensor, name, len(v.V), len(s.T))
+			}
+		}
 	}
 	return m
 }
@@ -57,7 +74,7 @@ func floats(p []*float64) []any {
 
 // The ring keeps the newest Points points, oldest first.
 func TestHistoryRingWraps(t *testing.T) {
-	h := New(&Options{Device: "pi", Sensors: []SensorInfo{{"sim", time.Second}},
+	h := New(&Options{Device: "pi", Sensors: []SensorInfo{{Name: "sim", Interval: time.Second}},
 		History: HistoryOptions{Window: 5 * time.Second, Points: 5}})
 	for i := range 8 {
 		h.Publish(at("sim", int64(i)*1000, int64(i)*1000))
@@ -67,10 +84,13 @@ func TestHistoryRingWraps(t *testing.T) {
 		t.Fatalf("history = %+v", m)
 	}
 	s := m.Sensors[0]
-	base := t0.UnixMilli()
+	base := t0.UnixMilli() / 1000 * 1000 // each point at the start of its step
 	want := []int64{base + 3000, base + 4000, base + 5000, base + 6000, base + 7000}
 	if fmt.Sprint(s.T) != fmt.Sprint(want) {
 		t.Errorf("t = %v, want %v", s.T, want)
+	}
+	if len(s.Runs) != 1 {
+		t.Errorf("runs = %v, want one run of consecutive steps", s.Runs)
 	}
 	if got := fmt.Sprint(floats(s.Values["v0"].V)); got != "[3 4 5 6 7]" {
 		t.Errorf("v0 = %s, want [3 4 5 6 7]", got)
@@ -81,7 +101,7 @@ func TestHistoryRingWraps(t *testing.T) {
 }
 
 // Readings closer together than Window/Points share one point: their mean,
-// at the time of the latest of them.
+// shown at the start of its step.
 func TestHistoryDownsamples(t *testing.T) {
 	h := New(&Options{Device: "pi", History: HistoryOptions{Window: time.Minute, Points: 6}}) // 10 s a point
 	for i, v := range []int64{1000, 2000, 6000, 10000, 20000} {
@@ -89,15 +109,33 @@ func TestHistoryDownsamples(t *testing.T) {
 	}
 	m := decodeHistory(t, h.AppendHistory(nil, "sim", time.Time{}))
 	s := m.Sensors[0]
-	base := t0.UnixMilli()
+	base := t0.UnixMilli() - 7120
 	// t0 is 27.120 s into its minute, so the steps start at 20 s and 30 s:
 	// 27.12 s falls into the first, 30.12, 33.12, 36.12 and 39.12 s into the
-	// second, which carries the time of the last of them.
-	if fmt.Sprint(s.T) != fmt.Sprint([]int64{base, base + 12000}) {
+	// second.
+	if fmt.Sprint(s.T) != fmt.Sprint([]int64{base, base + 10000}) {
 		t.Errorf("t = %v (base %d)", s.T, base)
 	}
 	if got := fmt.Sprint(floats(s.Values["v0"].V)); got != "[1 9.5]" {
 		t.Errorf("v0 = %s, want [1 9.5]: 1, then the mean of 2, 6, 10, 20", got)
+	}
+}
+
+// Points in steps that are not consecutive start a new run.
+func TestHistoryRuns(t *testing.T) {
+	h := New(&Options{Device: "pi", History: HistoryOptions{Window: time.Minute, Points: 60}})
+	for _, ms := range []int64{0, 1000, 2000, 10000, 11000, 30000} {
+		h.Publish(at("s", ms, ms))
+	}
+	b := h.AppendHistory(nil, "s", time.Time{})
+	base := t0.UnixMilli() / 1000 * 1000
+	want := fmt.Sprintf(`"runs":[[%d,3],[%d,2],[%d,1]]`, base, base+10000, base+30000)
+	if !strings.Contains(string(b), want) {
+		t.Fatalf("history %s\nwant %s", b, want)
+	}
+	s := decodeHistory(t, b).Sensors[0]
+	if got := fmt.Sprint(floats(s.Values["v0"].V)); got != "[0 1 2 10 11 30]" {
+		t.Errorf("v0 = %s", got)
 	}
 }
 
@@ -118,7 +156,7 @@ func TestHistoryMissingValues(t *testing.T) {
 }
 
 func TestHistorySinceAndSensor(t *testing.T) {
-	h := New(&Options{Device: "pi", Sensors: []SensorInfo{{"a", time.Second}, {"b", time.Second}, {"idle", time.Second}}})
+	h := New(&Options{Device: "pi", Sensors: []SensorInfo{{Name: "a", Interval: time.Second}, {Name: "b", Interval: time.Second}, {Name: "idle", Interval: time.Second}}})
 	for i := range 10 {
 		h.Publish(at("a", int64(i)*1000, int64(i)))
 		h.Publish(at("b", int64(i)*1000, int64(-i)))
@@ -173,7 +211,7 @@ func TestHistoryOff(t *testing.T) {
 }
 
 func TestAppendSensors(t *testing.T) {
-	h := New(&Options{Device: "pi", Version: "v1", Sensors: []SensorInfo{{"sim", time.Second}, {"bme", 2 * time.Second}}})
+	h := New(&Options{Device: "pi", Version: "v1", Sensors: []SensorInfo{{Name: "sim", Interval: time.Second}, {Name: "bme", Interval: 2 * time.Second}}})
 	h.Publish(newReading("sim", 21375))
 	h.SetStatus(Status{Sensor: "bme", Err: "read: i/o timeout", Failures: 3, Time: t0})
 	var m struct {
@@ -208,14 +246,25 @@ func TestAppendSensors(t *testing.T) {
 
 // The snapshot's history is the same message AppendHistory returns.
 func TestSnapshotSendsHistory(t *testing.T) {
-	h := New(&Options{Device: "pi", Sensors: []SensorInfo{{"sim", time.Second}}})
+	h := New(&Options{Device: "pi", Sensors: []SensorInfo{{Name: "sim", Interval: time.Second}}})
 	for i := range 30 {
 		h.Publish(at("sim", int64(i)*1000, int64(i)))
 	}
-	var got []string
-	h.Snapshot(func(p []byte) error { got = append(got, string(p)); return nil })
+	c := newClient()
+	if err := h.Snapshot(c); err != nil {
+		t.Fatal(err)
+	}
+	got := c.msgs
 	if len(got) != 3 || got[1] != string(h.AppendHistory(nil, "", time.Time{})) {
 		t.Fatalf("snapshot = %q", got)
+	}
+	gz := newClient()
+	gz.gzip = true
+	if err := h.Snapshot(gz); err != nil {
+		t.Fatal(err)
+	}
+	if len(gz.msgs) != 3 || gz.msgs[1] != got[1] {
+		t.Fatalf("gzipped history differs: %q", gz.msgs)
 	}
 	if n := len(decodeHistory(t, []byte(got[1])).Sensors[0].T); n != 30 {
 		t.Errorf("history has %d points, want 30", n)
@@ -260,6 +309,6 @@ func BenchmarkSnapshot(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		h.Snapshot(func([]byte) error { return nil })
+		h.Snapshot(newClient())
 	}
 }

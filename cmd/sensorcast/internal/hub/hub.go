@@ -2,20 +2,40 @@ package hub
 
 import (
 	"fmt"
-	"math"
 	"strconv"
 	"sync"
 	"time"
 
 	"github.com/sensorcast/sensorcast/sensors/reading"
+	"github.com/sensorcast/sensorcast/ws"
 )
 
 // FrameSink receives each encoded message once, to send it to every client.
-// It must not block and must not keep payload after it returns.
-// ws.Server satisfies it.
+// It must not block and must not keep payload after it returns. A reading
+// goes with its sensor's key, so that a client that falls behind skips a
+// reading only for a newer one of the same sensor; a status goes with key 0,
+// never to be dropped (see ws.Server.BroadcastKey, which satisfies it).
 type FrameSink interface {
-	Broadcast(payload []byte) int
+	BroadcastKey(key uint64, payload []byte) int
 }
+
+// Client is a WebSocket client being opened, as Snapshot needs it.
+// *ws.Conn satisfies it.
+type Client interface {
+	// Join adds the client to the broadcast set at once.
+	Join()
+	// Send sends one text message to this client only.
+	Send(payload []byte) error
+	// SendPrepared sends a message framed once for many clients.
+	SendPrepared(p *ws.Prepared) error
+	// Subprotocol is the subprotocol agreed in the handshake.
+	Subprotocol() string
+}
+
+// GzipSubprotocol is the WebSocket subprotocol with which a client asks for
+// the history message gzipped, as a binary message; every other message
+// stays text.
+const GzipSubprotocol = "sensorcast.gzip"
 
 // Sink receives every reading and every status the hub publishes, in the
 // order the hub publishes them. Its methods must not block and must not keep
@@ -30,6 +50,10 @@ type Sink interface {
 type SensorInfo struct {
 	Name     string
 	Interval time.Duration
+	// MaxGap is the longest legitimate gap between two readings of the
+	// sensor while it is healthy (with a delta filter, its heartbeat); 0
+	// means no bound. Clients judge a sensor stale by it.
+	MaxGap time.Duration
 }
 
 // Status is a sensor's health as the poller last saw it.
@@ -57,6 +81,11 @@ type Hub struct {
 	mu     sync.Mutex
 	latest map[string]*entry
 	order  []*entry // entries in hello order, then in order of first reading
+
+	// The history message shared by the clients that connect within one
+	// history step, encoded outside mu.
+	hmu    sync.Mutex
+	shared sharedHistory
 }
 
 type entry struct {
@@ -65,7 +94,9 @@ type entry struct {
 	failing bool
 	status  []byte // the latest status message, encoded; nil before any
 
+	key      uint64        // the sensor's broadcast key: its place in order, from 1
 	interval time.Duration // from Options.Sensors; 0 when not configured
+	maxGap   time.Duration // from Options.Sensors; 0 when not configured or no bound
 	err      string        // the latest status's error
 	failures uint64        // the latest status's failure count
 	hist     *series       // nil before the first reading or with History.Off
@@ -83,7 +114,8 @@ func New(o *Options) *Hub {
 		history: o.History.withDefaults(),
 	}
 	for _, s := range h.sensors {
-		h.entry(s.Name).interval = s.Interval
+		e := h.entry(s.Name)
+		e.interval, e.maxGap = s.Interval, s.MaxGap
 	}
 	return h
 }
@@ -93,7 +125,7 @@ func New(o *Options) *Hub {
 func (h *Hub) entry(name string) *entry {
 	e := h.latest[name]
 	if e == nil {
-		e = &entry{name: name}
+		e = &entry{name: name, key: uint64(len(h.order) + 1)}
 		h.latest[name] = e
 		h.order = append(h.order, e)
 	}
@@ -118,7 +150,7 @@ func (h *Hub) Publish(r *reading.Reading) {
 		e.hist.add(r)
 	}
 	if h.frames != nil {
-		h.frames.Broadcast(e.json)
+		h.frames.BroadcastKey(e.key, e.json)
 	}
 	for _, s := range h.sinks {
 		s.PublishReading(r)
@@ -135,7 +167,7 @@ func (h *Hub) SetStatus(s Status) {
 	e.err, e.failures = s.Err, s.Failures
 	e.status = h.appendStatus(e.status[:0], s)
 	if h.frames != nil {
-		h.frames.Broadcast(e.status)
+		h.frames.BroadcastKey(0, e.status)
 	}
 	for _, k := range h.sinks {
 		k.PublishStatus(&s)
@@ -175,21 +207,30 @@ func (h *Hub) AppendHello(dst []byte) []byte {
 		dst = reading.AppendString(dst, s.Name)
 		dst = append(dst, `,"interval_ms":`...)
 		dst = strconv.AppendInt(dst, s.Interval.Milliseconds(), 10)
+		dst = append(dst, `,"max_gap_ms":`...)
+		dst = strconv.AppendInt(dst, s.MaxGap.Milliseconds(), 10)
 		dst = append(dst, '}')
 	}
 	return append(dst, "]}"...)
 }
 
-// Snapshot sends a new client, through send, the hello message, one history
-// message with the recent points of every sensor (see HistoryOptions), the
-// latest reading of every sensor that has one and the status of every failing
-// sensor, in that order. The messages are copied under the hub's lock, so
-// they form one consistent state, and sent after it is released, so a slow
-// send (ws.Conn.Send writes at once during OnOpen) never holds up Publish.
-// It allocates its copy once per call: once per new client. The payload is
-// valid only during the call. Snapshot stops at, and returns, send's first
-// error.
-func (h *Hub) Snapshot(send func(payload []byte) error) error {
+// Snapshot opens a new client c, from ws.Options.OnOpen: it sends the hello
+// message, one history message with the recent points of every sensor (see
+// HistoryOptions), the latest reading of every sensor that has one and the
+// latest status of every sensor that has had one (failing or recovered,
+// with its failure count), in that order, and joins c to the
+// broadcast set at the point that state shows, so that c then receives
+// every later message, none twice. The readings and statuses are copied
+// and c joins under the hub's lock; everything is sent after it is
+// released, so a slow send never holds up Publish. The history is encoded
+// outside the lock once per history step and shared by every client that
+// connects within that step (gzipped for a client that agreed
+// GzipSubprotocol). Snapshot stops at, and returns, the first send error.
+func (h *Hub) Snapshot(c Client) error {
+	hist, err := h.sharedHistory(time.Now(), c.Subprotocol() == GzipSubprotocol)
+	if err != nil {
+		return err
+	}
 	type part struct {
 		what string
 		end  int
@@ -201,8 +242,6 @@ func (h *Hub) Snapshot(send func(payload []byte) error) error {
 	h.mu.Lock()
 	buf = h.AppendHello(buf)
 	parts = append(parts, part{"hello", len(buf)})
-	buf = h.appendHistory(buf, math.MinInt64, func(string) bool { return true })
-	parts = append(parts, part{"history", len(buf)})
 	for _, e := range h.order {
 		if e.json != nil {
 			buf = append(buf, e.json...)
@@ -210,19 +249,25 @@ func (h *Hub) Snapshot(send func(payload []byte) error) error {
 		}
 	}
 	for _, e := range h.order {
-		if e.failing {
+		if e.status != nil {
 			buf = append(buf, e.status...)
 			parts = append(parts, part{"status of " + e.name, len(buf)})
 		}
 	}
+	c.Join()
 	h.mu.Unlock()
 
 	start := 0
-	for _, p := range parts {
-		if err := send(buf[start:p.end]); err != nil {
+	for i, p := range parts {
+		if err := c.Send(buf[start:p.end]); err != nil {
 			return fmt.Errorf("hub: send %s: %w", p.what, err)
 		}
 		start = p.end
+		if i == 0 {
+			if err := c.SendPrepared(hist); err != nil {
+				return fmt.Errorf("hub: send history: %w", err)
+			}
+		}
 	}
 	return nil
 }

@@ -1,15 +1,19 @@
 package hub
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/sensorcast/sensorcast/sensors/reading"
+	"github.com/sensorcast/sensorcast/ws"
 )
 
 // frames records every payload broadcast to it, copying it as a real sink
@@ -19,7 +23,7 @@ type frames struct {
 	msgs []string
 }
 
-func (f *frames) Broadcast(p []byte) int {
+func (f *frames) BroadcastKey(_ uint64, p []byte) int {
 	f.mu.Lock()
 	f.msgs = append(f.msgs, string(p))
 	f.mu.Unlock()
@@ -76,7 +80,7 @@ func TestSnapshot(t *testing.T) {
 	f := &frames{}
 	h := New(&Options{
 		Device: "pi", Version: "v1.2.3", Frames: f,
-		Sensors: []SensorInfo{{"sim", time.Second}, {"host", 5 * time.Second}, {"bme", 2 * time.Second}},
+		Sensors: []SensorInfo{{"sim", time.Second, time.Second}, {"host", 5 * time.Second, 0}, {"bme", 2 * time.Second, 2 * time.Second}},
 	})
 	h.Publish(newReading("host", 1))
 	h.Publish(newReading("sim", 2))
@@ -85,19 +89,20 @@ func TestSnapshot(t *testing.T) {
 	h.SetStatus(Status{Sensor: "host", Err: "boom", Failures: 1, Time: t0})
 	h.SetStatus(Status{Sensor: "host", OK: true, Failures: 1, Time: t0}) // recovered
 
-	var got []string
-	if err := h.Snapshot(func(p []byte) error { got = append(got, string(p)); return nil }); err != nil {
+	c := newClient()
+	if err := h.Snapshot(c); err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 5 {
-		t.Fatalf("snapshot has %d messages, want 5: %q", len(got), got)
+	got := c.msgs
+	if len(got) != 6 {
+		t.Fatalf("snapshot has %d messages, want 6: %q", len(got), got)
 	}
 	if m := decode(t, got[1]); m["type"] != "history" {
 		t.Errorf("second message = %s, want the history", got[1])
 	}
 	got = append(got[:1], got[2:]...) // the history is tested in history_test.go
 	decode(t, got[0])
-	want := `{"type":"hello","device":"pi","version":"v1.2.3","sensors":[{"sensor":"sim","interval_ms":1000},{"sensor":"host","interval_ms":5000},{"sensor":"bme","interval_ms":2000}]}`
+	want := `{"type":"hello","device":"pi","version":"v1.2.3","sensors":[{"sensor":"sim","interval_ms":1000,"max_gap_ms":1000},{"sensor":"host","interval_ms":5000,"max_gap_ms":0},{"sensor":"bme","interval_ms":2000,"max_gap_ms":2000}]}`
 	if got[0] != want {
 		t.Errorf("hello =\n%s\nwant\n%s", got[0], want)
 	}
@@ -110,8 +115,13 @@ func TestSnapshot(t *testing.T) {
 	}
 	wantStatus := `{"type":"status","device":"pi","sensor":"bme","ok":false,"error":"read: i/o timeout","failures":3,"time":"2026-11-26T19:33:27.120Z","ts":` +
 		fmt.Sprint(t0.UnixMilli()) + `}`
-	if got[3] != wantStatus {
-		t.Errorf("status =\n%s\nwant\n%s", got[3], wantStatus)
+	// Statuses in hello order; a recovered sensor's goes too, with its
+	// failure count.
+	if m := decode(t, got[3]); m["sensor"] != "host" || m["ok"] != true || m["failures"] != 1.0 {
+		t.Errorf("fourth message = %s, want host's recovered status", got[3])
+	}
+	if got[4] != wantStatus {
+		t.Errorf("status =\n%s\nwant\n%s", got[4], wantStatus)
 	}
 	// Every status change was broadcast too.
 	var statuses int
@@ -126,13 +136,13 @@ func TestSnapshot(t *testing.T) {
 }
 
 func TestSnapshotStopsAtSendError(t *testing.T) {
-	h := New(&Options{Device: "pi", Sensors: []SensorInfo{{"sim", time.Second}}})
+	h := New(&Options{Device: "pi", Sensors: []SensorInfo{{Name: "sim", Interval: time.Second}}})
 	h.Publish(newReading("sim", 1))
 	boom := errors.New("queue full")
-	var n int
-	err := h.Snapshot(func([]byte) error { n++; return boom })
-	if !errors.Is(err, boom) || n != 1 {
-		t.Fatalf("Snapshot = %v after %d sends, want %v after 1", err, n, boom)
+	c := newClient()
+	c.err = boom
+	if err := h.Snapshot(c); !errors.Is(err, boom) || !strings.Contains(err.Error(), "hello") {
+		t.Fatalf("Snapshot = %v, want %v sending hello", err, boom)
 	}
 }
 
@@ -149,7 +159,7 @@ func TestConcurrentPublish(t *testing.T) {
 				r.Reset("pi", r.Sensor, t0)
 				r.Add("n", reading.None, int64(j))
 				h.Publish(r)
-				h.Snapshot(func([]byte) error { return nil })
+				h.Snapshot(newClient())
 			}
 		}()
 	}
@@ -164,10 +174,53 @@ func TestConcurrentPublish(t *testing.T) {
 
 type nopFrames struct{}
 
-func (nopFrames) Broadcast([]byte) int { return 0 }
+func (nopFrames) BroadcastKey(uint64, []byte) int { return 0 }
+
+// client records what Snapshot sends it, as text (a gzipped history is
+// unpacked), and when it joined.
+type client struct {
+	gzip     bool
+	msgs     []string
+	joinedAt int // len(msgs) when Join was called; -1 before
+	err      error
+}
+
+func newClient() *client { return &client{joinedAt: -1} }
+
+func (c *client) Join() { c.joinedAt = len(c.msgs) }
+func (c *client) Send(p []byte) error {
+	if c.err != nil {
+		return c.err
+	}
+	c.msgs = append(c.msgs, string(p))
+	return nil
+}
+func (c *client) SendPrepared(p *ws.Prepared) error {
+	if c.err != nil {
+		return c.err
+	}
+	b := p.Payload()
+	if c.gzip {
+		r, err := gzip.NewReader(bytes.NewReader(b))
+		if err != nil {
+			return err
+		}
+		if b, err = io.ReadAll(r); err != nil {
+			return err
+		}
+	}
+	c.msgs = append(c.msgs, string(b))
+	return nil
+}
+func (c *client) Subprotocol() string {
+	if c.gzip {
+		return GzipSubprotocol
+	}
+	return ""
+}
 
 func TestNoAllocs(t *testing.T) {
-	h := New(&Options{Device: "pi", Frames: nopFrames{}, Sensors: []SensorInfo{{"sim", time.Second}}})
+	h := New(&Options{Device: "pi", Frames: nopFrames{}, Sensors: []SensorInfo{{Name: "sim", Interval: time.Second}}})
 	r := newReading("sim", 21375)
 	h.Publish(r) // grow the sensor's buffer once
 	if n := testing.AllocsPerRun(100, func() { h.Publish(r) }); n != 0 {
