@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,16 @@ type Sensor struct {
 	// Interval; a negative value means no bound, and no expire_after is
 	// announced (the entity never expires).
 	MaxGap time.Duration
+	// Values are the values it reports, with their units (Milli unused),
+	// as far as known before its first reading: they are announced to
+	// Home Assistant at once, so a sensor failing from the start appears,
+	// unavailable. nil: announced at its first reading.
+	Values []reading.Value
+	// Binary makes its values on/off states (1 or 0, a GPIO input):
+	// binary_sensor entities in Home Assistant.
+	Binary bool
+	// HA overrides what Home Assistant gets, by value name.
+	HA map[string]HA
 }
 
 // gap returns the longest legitimate gap of a sensor: MaxGap, or Interval
@@ -39,12 +50,15 @@ func (s Sensor) gap() time.Duration {
 
 // Options configures New.
 type Options struct {
-	Config   Config
-	Device   string   // the node's name; required
-	Version  string   // sensorcast's version, announced to Home Assistant
-	Sensors  []Sensor // the configured sensors; discovery configs of others are cleared
-	StateDir string   // where the queue is kept on disk; "" keeps it in memory only
-	Logger   *slog.Logger
+	Config  Config
+	Device  string   // the node's name; required
+	Version string   // sensorcast's version, announced to Home Assistant
+	Sensors []Sensor // the configured sensors; discovery configs of others are cleared
+	// ConfigurationURL is where Home Assistant's device page links to
+	// (the dashboard); "" for none.
+	ConfigurationURL string
+	StateDir         string // where the queue is kept on disk; "" keeps it in memory only
+	Logger           *slog.Logger
 }
 
 // Stats counts what the bridge did.
@@ -60,7 +74,10 @@ type Stats struct {
 type MQTT struct {
 	s       *settings
 	device  string // topic-safe
+	name    string // the device's name as given
 	node    string // id-safe
+	confURL string
+	state   string // StateDir
 	version string
 	log     *slog.Logger
 	client  paho.Client
@@ -77,6 +94,11 @@ type MQTT struct {
 
 	mu        sync.Mutex
 	sensors   map[string]time.Duration   // name → longest legitimate gap (< 0: none)
+	binary    map[string]bool            // sensors whose values are on/off
+	ha        map[string]map[string]HA   // sensor → value → overrides
+	published map[string]topicRecord     // retained topics published in this run
+	cleaned   bool                       // the previous run's leftovers are cleared
+	kept      map[string]topicRecord     // leftovers kept: their sensor may still publish them
 	values    map[string][]reading.Value // per sensor, as last announced (Milli unused)
 	announce  map[string]bool            // sensors whose discovery is due
 	avail     map[string]bool            // sensor → ok
@@ -124,23 +146,54 @@ func build(o *Options, fs fsys) (*MQTT, error) {
 		return nil, err
 	}
 	m := &MQTT{
-		s:        s,
-		device:   topicSafe(o.Device),
-		node:     idSafe(o.Device),
-		version:  o.Version,
-		log:      log,
-		q:        q,
-		wake:     make(chan struct{}, 1),
-		lost:     make(chan struct{}, 1),
-		stop:     make(chan struct{}),
-		sensors:  make(map[string]time.Duration),
-		values:   make(map[string][]reading.Value),
-		announce: make(map[string]bool),
-		avail:    make(map[string]bool),
-		availDue: make(map[string]bool),
+		s:         s,
+		device:    topicSafe(o.Device),
+		name:      o.Device,
+		confURL:   o.ConfigurationURL,
+		state:     o.StateDir,
+		binary:    make(map[string]bool),
+		ha:        make(map[string]map[string]HA),
+		published: make(map[string]topicRecord),
+		node:      idSafe(o.Device),
+		version:   o.Version,
+		log:       log,
+		q:         q,
+		wake:      make(chan struct{}, 1),
+		lost:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		sensors:   make(map[string]time.Duration),
+		values:    make(map[string][]reading.Value),
+		announce:  make(map[string]bool),
+		avail:     make(map[string]bool),
+		availDue:  make(map[string]bool),
 	}
 	for _, sn := range o.Sensors {
 		m.sensors[sn.Name] = sn.gap()
+		m.binary[sn.Name] = sn.Binary
+		for v, h := range sn.HA {
+			unit := reading.Unit("")
+			known := sn.Values == nil
+			for _, x := range sn.Values {
+				if x.Name == v {
+					unit, known = x.Unit, true
+				}
+			}
+			if !known {
+				return nil, fmt.Errorf("mqtt: sensor %q: ha.%s: no such value", sn.Name, v)
+			}
+			if err := checkHA(h, sn.Binary, unit); err != nil {
+				return nil, fmt.Errorf("mqtt: sensor %q: ha.%s: %w", sn.Name, v, err)
+			}
+		}
+		m.ha[sn.Name] = sn.HA
+		if sn.Values != nil && m.s.discovery {
+			vals := make([]reading.Value, len(sn.Values))
+			for i, v := range sn.Values {
+				vals[i] = reading.Value{Name: v.Name, Unit: v.Unit}
+			}
+			m.values[sn.Name] = vals
+			m.announce[sn.Name] = true
+		}
 	}
 	m.statusTopic = s.prefix + "/" + m.device + "/status"
 	m.topicBase = s.prefix + "/" + m.device + "/"
@@ -194,23 +247,31 @@ func (m *MQTT) start() {
 // the queue is full the oldest reading is dropped and counted
 // (Stats.Dropped), and logged at most once a minute: the newest are kept.
 func (m *MQTT) PublishReading(r *reading.Reading) {
+	// The discovery config is due before the reading is queued, so the
+	// delivery loop sends it first.
+	m.mu.Lock()
+	if m.s.discovery && !coversValues(m.values[r.Sensor], r.Values()) {
+		vals := slices.Clone(m.values[r.Sensor])
+		for _, v := range r.Values() {
+			if i := slices.IndexFunc(vals, func(x reading.Value) bool { return x.Name == v.Name }); i >= 0 {
+				vals[i].Unit = v.Unit
+			} else {
+				vals = append(vals, reading.Value{Name: v.Name, Unit: v.Unit})
+			}
+		}
+		m.values[r.Sensor] = vals
+		m.announce[r.Sensor] = true
+	}
+	if !m.avail[r.Sensor] { // a reading shows the sensor works
+		m.avail[r.Sensor] = true
+		m.availDue[r.Sensor] = true
+	}
+	m.mu.Unlock()
+
 	m.pmu.Lock()
 	m.enc = m.appendReading(m.enc[:0], r)
 	m.q.push(m.enc)
 	m.pmu.Unlock()
-
-	if m.s.discovery {
-		m.mu.Lock()
-		if !sameValues(m.values[r.Sensor], r.Values()) {
-			vals := make([]reading.Value, 0, r.Len())
-			for _, v := range r.Values() {
-				vals = append(vals, reading.Value{Name: v.Name, Unit: v.Unit})
-			}
-			m.values[r.Sensor] = vals
-			m.announce[r.Sensor] = true
-		}
-		m.mu.Unlock()
-	}
 	m.poke()
 }
 
@@ -253,12 +314,12 @@ func (m *MQTT) appendReading(dst []byte, r *reading.Reading) []byte {
 	return dst
 }
 
-func sameValues(a, b []reading.Value) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i].Name != b[i].Name || a[i].Unit != b[i].Unit {
+// coversValues reports whether the announced values a include every value
+// of b with its unit. Values that stop coming (a Wi-Fi interface gone)
+// stay announced: their entities become unavailable by expire_after.
+func coversValues(a, b []reading.Value) bool {
+	for _, v := range b {
+		if !slices.ContainsFunc(a, func(x reading.Value) bool { return x.Name == v.Name && x.Unit == v.Unit }) {
 			return false
 		}
 	}
@@ -380,8 +441,9 @@ func (m *MQTT) deliver() {
 		// A clean session forgets subscriptions: subscribe on every connect.
 		dp := m.s.discoveryPrefix
 		for topic, h := range map[string]paho.MessageHandler{
-			dp + "/status":                         m.onHAStatus,
-			dp + "/sensor/" + m.node + "/+/config": m.onOldConfig,
+			dp + "/status":                                m.onHAStatus,
+			dp + "/sensor/" + m.node + "/+/config":        m.onOldConfig,
+			dp + "/binary_sensor/" + m.node + "/+/config": m.onOldConfig,
 		} {
 			t := m.client.Subscribe(topic, 1, h)
 			if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
@@ -392,6 +454,9 @@ func (m *MQTT) deliver() {
 	if !m.publishWait(m.statusTopic, true, []byte(Online)) {
 		return
 	}
+	m.mu.Lock()
+	m.published[m.statusTopic] = topicRecord{Topic: m.statusTopic, Node: m.node}
+	m.mu.Unlock()
 	m.mu.Lock()
 	for s := range m.avail {
 		m.availDue[s] = true
@@ -487,8 +552,11 @@ func (m *MQTT) publishWait(topic string, retain bool, payload []byte) bool {
 	return true
 }
 
-// sendDue publishes the availability and discovery messages that changed.
-// They are retained, so a lost one is sent again on the next connect.
+// sendDue publishes the availability and discovery messages that changed,
+// and waits for them: a sensor's config reaches the broker before its
+// readings. They are retained, so a lost one is sent again on the next
+// connect. The first time, it also clears what the previous run left
+// (see clearLeftovers).
 func (m *MQTT) sendDue() {
 	m.mu.Lock()
 	type pub struct {
@@ -501,20 +569,47 @@ func (m *MQTT) sendDue() {
 		if m.avail[s] {
 			p = Online
 		}
-		pubs = append(pubs, pub{m.s.prefix + "/" + m.device + "/" + topicSafe(s) + "/availability", []byte(p)})
+		t := m.availTopic(s)
+		pubs = append(pubs, pub{t, []byte(p)})
+		m.published[t] = topicRecord{Topic: t, Node: m.node, Sensor: s}
 	}
 	clear(m.availDue)
 	for s := range m.announce {
 		for _, c := range m.discoveryLocked(s) {
 			b, _ := json.Marshal(c.cfg)
 			pubs = append(pubs, pub{c.topic, b})
+			m.published[c.topic] = topicRecord{Topic: c.topic, Node: m.node, Sensor: s}
 		}
 	}
 	clear(m.announce)
 	m.mu.Unlock()
-	for _, p := range pubs {
-		m.client.Publish(p.topic, m.s.qos, true, p.payload)
+	toks := make([]paho.Token, len(pubs))
+	for i, p := range pubs {
+		toks[i] = m.client.Publish(p.topic, m.s.qos, true, p.payload)
 	}
+	for _, t := range toks {
+		select {
+		case <-t.Done():
+		case <-m.stop:
+			return
+		case <-m.lost:
+			select { // for deliver to see
+			case m.lost <- struct{}{}:
+			default:
+			}
+			return
+		case <-time.After(20 * time.Second):
+			return
+		}
+	}
+	if len(pubs) > 0 || !m.cleaned {
+		m.clearLeftovers()
+	}
+}
+
+// availTopic is a sensor's availability topic.
+func (m *MQTT) availTopic(sensor string) string {
+	return m.s.prefix + "/" + m.device + "/" + topicSafe(sensor) + "/availability"
 }
 
 type entity struct {
@@ -532,34 +627,77 @@ func (m *MQTT) discoveryLocked(sensor string) []entity {
 	base := m.s.prefix + "/" + m.device + "/" + topicSafe(sensor)
 	var out []entity
 	for _, v := range m.values[sensor] {
-		object := idSafe(sensor + "_" + v.Name)
-		class, unit := deviceClass(v.Name, v.Unit)
+		object := objectID(sensor, v.Name)
+		platform := "sensor"
+		if m.binary[sensor] {
+			platform = "binary_sensor"
+		}
 		c := discoveryConfig{
-			Name:              sensor + " " + strings.ReplaceAll(v.Name, "_", " "),
-			UniqueID:          "sensorcast_" + m.node + "_" + object,
-			ObjectID:          m.node + "_" + object,
-			AvailabilityTopic: m.statusTopic,
-			DeviceClass:       class,
-			Unit:              unit,
-			StateClass:        "measurement",
-			ExpireAfter:       expireAfter(gap),
+			Name:            sensor + " " + strings.ReplaceAll(v.Name, "_", " "),
+			UniqueID:        "sensorcast_" + m.node + "_" + object,
+			DefaultEntityID: platform + "." + entitySlug(m.node, sensor, v.Name),
+			Availability: []availabilityConfig{
+				{Topic: m.statusTopic},
+				{Topic: m.availTopic(sensor)},
+			},
+			AvailabilityMode: "all",
+			ExpireAfter:      expireAfter(gap),
 			Device: discoveryDevice{
-				Identifiers: []string{"sensorcast_" + m.node},
-				Name:        m.device,
-				Model:       "sensorcast",
-				SWVersion:   m.version,
+				Identifiers:      []string{"sensorcast_" + m.node},
+				Name:             m.name,
+				Manufacturer:     "sensorcast",
+				Model:            "sensorcast",
+				SWVersion:        m.version,
+				ConfigurationURL: m.confURL,
 			},
 			Origin: discoveryOrigin{Name: "sensorcast", SWVersion: m.version},
+		}
+		h := m.ha[sensor][v.Name]
+		if platform == "binary_sensor" {
+			c.PayloadOn, c.PayloadOff = "1", "0"
+			c.DeviceClass = binaryClass(v.Name)
+		} else {
+			c.DeviceClass, c.Unit = deviceClass(v.Name, v.Unit)
+			c.StateClass = "measurement"
+			if v.Name == "uptime" {
+				c.StateClass = "total_increasing" // falls back to 0 at a reboot: a reset
+			}
+			c.Precision = precision(v.Name, v.Unit)
+			if diagnostic(v.Name) {
+				c.EntityCategory = "diagnostic"
+			}
+		}
+		if h.DeviceClass != "" {
+			c.DeviceClass = h.DeviceClass
+			if h.DeviceClass == "none" {
+				c.DeviceClass = ""
+			}
+		}
+		if h.EntityCategory != "" {
+			c.EntityCategory = h.EntityCategory
+			if h.EntityCategory == "none" {
+				c.EntityCategory = ""
+			}
+		}
+		if h.Icon != "" {
+			c.Icon = h.Icon
+		}
+		if h.Precision != nil && platform == "sensor" {
+			c.Precision = h.Precision
 		}
 		if m.s.json {
 			b, _ := json.Marshal(v.Name)
 			c.StateTopic = base
 			c.ValueTemplate = "{{ value_json['values'][" + string(b) + "].v }}"
+			// Home Assistant takes a state's time as its arrival: readings
+			// sent late (after an outage) carry their own as an attribute.
+			c.JSONAttrsTopic = base
+			c.JSONAttrsTemplate = "{{ {'time': value_json.time} | tojson }}"
 		} else {
 			c.StateTopic = base + "/" + topicSafe(v.Name)
 			c.ValueTemplate = "{{ value }}"
 		}
-		out = append(out, entity{m.s.discoveryPrefix + "/sensor/" + m.node + "/" + object + "/config", c})
+		out = append(out, entity{m.s.discoveryPrefix + "/" + platform + "/" + m.node + "/" + object + "/config", c})
 	}
 	return out
 }
@@ -606,12 +744,12 @@ func (m *MQTT) onOldConfig(_ paho.Client, msg paho.Message) {
 			m.mu.Lock()
 			for name := range m.sensors {
 				if topicSafe(name) == sensor {
-					stale = false
+					stale = !m.currentLocked(name, msg.Topic())
 				}
 			}
 			for name := range m.values {
-				if topicSafe(name) == sensor {
-					stale = false
+				if _, configured := m.sensors[name]; !configured && topicSafe(name) == sensor {
+					stale = !m.currentLocked(name, msg.Topic())
 				}
 			}
 			m.mu.Unlock()

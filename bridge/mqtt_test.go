@@ -181,7 +181,8 @@ func TestTopicsPayloadsAndDiscovery(t *testing.T) {
 			"unique_id":          "sensorcast_pi_sim_" + value,
 			"state_topic":        "sensorcast/pi/sim",
 			"value_template":     `{{ value_json['values']["` + value + `"].v }}`,
-			"availability_topic": "sensorcast/pi/status",
+			"availability_mode":  "all",
+			"default_entity_id":  "sensor.pi_sim_" + value,
 			"state_class":        "measurement",
 			"expire_after":       3.0, // 2 × 1.5 s
 		}
@@ -204,18 +205,26 @@ func TestTopicsPayloadsAndDiscovery(t *testing.T) {
 		if o, _ := c["origin"].(map[string]any); o["name"] != "sensorcast" || o["sw_version"] != "v1.2.3" {
 			t.Errorf("%s: origin = %v", topic, c["origin"])
 		}
-		if c["name"] == nil || c["object_id"] == nil {
-			t.Errorf("%s: no name or object_id: %v", topic, c)
+		if c["name"] == nil || c["object_id"] != nil {
+			t.Errorf("%s: no name, or the object_id Home Assistant ignores since 2026.4: %v", topic, c)
+		}
+		// Available when both the node and the sensor are.
+		if av, _ := json.Marshal(c["availability"]); string(av) != `[{"topic":"sensorcast/pi/status"},{"topic":"sensorcast/pi/sim/availability"}]` {
+			t.Errorf("%s: availability = %s", topic, av)
 		}
 	}
 
-	// A failing sensor is reported unavailable, and available again.
+	// A sensor that reads is available; a failing one is reported
+	// unavailable, and available again.
+	if got := col.wait(t, "sensorcast/pi/sim/availability", 1)[0].payload; got != "online" {
+		t.Errorf("reading sensor availability = %q", got)
+	}
 	m.PublishStatus(&reading.Status{Sensor: "sim"})
-	if got := col.wait(t, "sensorcast/pi/sim/availability", 1)[0].payload; got != "offline" {
+	if got := col.wait(t, "sensorcast/pi/sim/availability", 2)[1].payload; got != "offline" {
 		t.Errorf("failing sensor availability = %q", got)
 	}
 	m.PublishStatus(&reading.Status{Sensor: "sim", OK: true})
-	if got := col.wait(t, "sensorcast/pi/sim/availability", 2)[1].payload; got != "online" {
+	if got := col.wait(t, "sensorcast/pi/sim/availability", 3)[2].payload; got != "online" {
 		t.Errorf("recovered sensor availability = %q", got)
 	}
 
@@ -265,7 +274,7 @@ func TestValuesOnlyAndOptions(t *testing.T) {
 	}
 	var c map[string]any
 	json.Unmarshal([]byte(col.wait(t, "ha/sensor/pi/sim_temperature/config", 1)[0].payload), &c)
-	if c["state_topic"] != "nodes/pi/sim/temperature" || c["value_template"] != "{{ value }}" || c["availability_topic"] != "nodes/pi/status" {
+	if c["state_topic"] != "nodes/pi/sim/temperature" || c["value_template"] != "{{ value }}" || fmt.Sprint(c["availability"]) != "[map[topic:nodes/pi/status] map[topic:nodes/pi/sim/availability]]" {
 		t.Errorf("values-only discovery config = %v", c)
 	}
 	late := subscribe(t, b.URL, "nodes/pi/sim/humidity")
