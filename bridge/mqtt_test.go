@@ -178,13 +178,13 @@ func TestTopicsPayloadsAndDiscovery(t *testing.T) {
 			t.Fatalf("%s: %v: %s", topic, err, m.payload)
 		}
 		wantFields := map[string]any{
-			"unique_id":          "sensorcast_pi_sim_" + value,
-			"state_topic":        "sensorcast/pi/sim",
-			"value_template":     `{{ value_json['values']["` + value + `"].v }}`,
-			"availability_mode":  "all",
-			"default_entity_id":  "sensor.pi_sim_" + value,
-			"state_class":        "measurement",
-			"expire_after":       3.0, // 2 × 1.5 s
+			"unique_id":         "sensorcast_pi_sim_" + value,
+			"state_topic":       "sensorcast/pi/sim",
+			"value_template":    `{{ value_json['values']["` + value + `"].v }}`,
+			"availability_mode": "all",
+			"default_entity_id": "sensor.pi_sim_" + value,
+			"state_class":       "measurement",
+			"expire_after":      3.0, // 2 × 1.5 s
 		}
 		if want.class != "" {
 			wantFields["device_class"] = want.class

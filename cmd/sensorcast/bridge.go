@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/sensorcast/sensorcast/bridge"
 	"github.com/sensorcast/sensorcast/cmd/sensorcast/internal/hub"
+	"github.com/sensorcast/sensorcast/sensors"
 )
 
 // startBridge starts the MQTT bridge when the config has an [mqtt] table or
@@ -35,14 +37,22 @@ func startBridge(cfg *Config, mqttURL, stateDir, configPath string, infos []hub.
 			gap = -1 // no bound: no expire_after
 		}
 		sensors[i] = bridge.Sensor{Name: s.Name, Interval: s.Interval, MaxGap: gap}
+		for j := range cfg.Sensors {
+			if c := &cfg.Sensors[j]; c.Name == s.Name {
+				sensors[i].Values = c.Expect()
+				sensors[i].Binary = c.Driver == "gpio"
+				sensors[i].HA = haOverrides(c.HA)
+			}
+		}
 	}
 	br, err := bridge.New(&bridge.Options{
-		Config:   bc,
-		Device:   cfg.Device,
-		Version:  version,
-		Sensors:  sensors,
-		StateDir: stateDir,
-		Logger:   log.With("component", "mqtt"),
+		ConfigurationURL: dashboardURL(cfg.Listen),
+		Config:           bc,
+		Device:           cfg.Device,
+		Version:          version,
+		Sensors:          sensors,
+		StateDir:         stateDir,
+		Logger:           log.With("component", "mqtt"),
 	})
 	if err != nil {
 		if cfg.MQTT != nil && configPath != "" {
@@ -77,4 +87,33 @@ func hubSinks(br *bridge.MQTT) []hub.Sink {
 		return nil
 	}
 	return []hub.Sink{br}
+}
+
+// haOverrides converts a sensor's [sensor.ha.<value>] tables for the bridge.
+func haOverrides(in map[string]sensors.HA) map[string]bridge.HA {
+	if in == nil {
+		return nil
+	}
+	out := make(map[string]bridge.HA, len(in))
+	for v, h := range in {
+		out[v] = bridge.HA{DeviceClass: h.DeviceClass, EntityCategory: h.EntityCategory, Icon: h.Icon, Precision: h.Precision}
+	}
+	return out
+}
+
+// dashboardURL is the dashboard's address for Home Assistant's device
+// page: the listen address, with this machine's name for a wildcard host.
+func dashboardURL(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		h, err := os.Hostname()
+		if err != nil || h == "" {
+			return ""
+		}
+		host = h
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
