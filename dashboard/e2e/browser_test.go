@@ -168,16 +168,35 @@ func getJSON(t *testing.T, url string, v any) {
 	}
 }
 
+// history is a history message in either form: a time per point (T) or,
+// with "v":2, runs of points step_ms apart; times gives the times both ways.
 type history struct {
+	V       int   `json:"v"`
 	StepMS  int64 `json:"step_ms"`
 	Sensors []struct {
 		Sensor string
 		T      []int64
+		Runs   [][2]int64
 		Values map[string]struct {
 			Unit string
 			V    []*float64
 		}
 	}
+}
+
+// times returns the time of each point of sensor i.
+func (h *history) times(i int) []int64 {
+	s := h.Sensors[i]
+	if s.Runs == nil {
+		return s.T
+	}
+	var t []int64
+	for _, r := range s.Runs {
+		for k := range r[1] {
+			t = append(t, r[0]+k*h.StepMS)
+		}
+	}
+	return t
 }
 
 // browser starts chromium headless, isolated from everything but this
@@ -293,11 +312,11 @@ func TestDashboard(t *testing.T) {
 	var h history
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		getJSON(t, base+"/api/history?sensor=sim", &h)
-		if len(h.Sensors) == 1 && len(h.Sensors[0].T) >= 20 {
+		if len(h.Sensors) == 1 && len(h.times(0)) >= 20 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("sim has %d points after 10s", len(h.Sensors[0].T))
+			t.Fatalf("sim has %d points after 10s", len(h.times(0)))
 		}
 	}
 
@@ -339,6 +358,48 @@ func TestDashboard(t *testing.T) {
 		t.Logf("legend on hover: %q", legend)
 	})
 
+	t.Run("compact gzipped history", func(t *testing.T) {
+		// The server agreed to gzip and sent the history in runs: the
+		// page's points from before it opened are at whole steps, as many
+		// as the server had then, with the server's values.
+		if got := eval[string](ctx, t, `sensorcast.conn.protocol`); got != "sensorcast.gzip" {
+			t.Errorf("subprotocol %q, want sensorcast.gzip", got)
+		}
+		if got := eval[string](ctx, t, `sensorcast.state.historyForm`); got != "runs" {
+			t.Fatalf("history form %q, want runs", got)
+		}
+		step := eval[int64](ctx, t, `sensorcast.state.stepMs`)
+		if step != h.StepMS {
+			t.Errorf("page step %d ms, server %d ms", step, h.StepMS)
+		}
+		// h is the API's history from before the page opened; its points
+		// are all in the page's snapshot, all but the newest (which may
+		// have taken another reading since) with the same values.
+		ts := h.times(0)
+		ts = ts[:len(ts)-1]
+		first := ts[0] / step * step
+		var page struct {
+			T    []int64
+			Temp []*float64
+		}
+		b := eval[string](ctx, t, fmt.Sprintf(`(() => { const h = sensorcast.state.sensors.get("sim").hist; const i = h.t.indexOf(%d); return JSON.stringify({t: h.t.slice(i, i + %d), temp: h.vals.get("temperature").v.slice(i, i + %d)}); })()`, first, len(ts), len(ts)))
+		if err := json.Unmarshal([]byte(b), &page); err != nil {
+			t.Fatalf("%v: %s", err, b)
+		}
+		if len(page.T) != len(ts) {
+			t.Fatalf("the page has %d points from %d on, the API had %d then: %s", len(page.T), first, len(ts), b)
+		}
+		for i := range ts {
+			want := h.Sensors[0].Values["temperature"].V[i]
+			got := page.Temp[i]
+			if page.T[i]%step != 0 || page.T[i]/step != ts[i]/step || (want == nil) != (got == nil) ||
+				(want != nil && math.Abs(*want-*got) > 0.001) {
+				t.Fatalf("point %d: page t %d temperature %v, API t %d temperature %v", i, page.T[i], ptr(got), ts[i], ptr(want))
+			}
+		}
+		t.Logf("%d points from the compact history match the API's, step %d ms", len(ts), step)
+	})
+
 	t.Run("values update within 2s", func(t *testing.T) {
 		first := eval[string](ctx, t, `document.querySelector("#sensors .card dd.value").textContent`)
 		waitJS(ctx, t, 2*time.Second, "sim's first value changes",
@@ -371,14 +432,17 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("page shows %s %v, API says %s %v", device, names, api.Device, apiNames)
 		}
 		// A settled point of the page's history (not the newest, which may
-		// still take readings) is in the API's history, with the same value.
-		pt := eval[[]float64](ctx, t, `(() => { const h = sensorcast.state.sensors.get("sim").hist; const i = h.t.length - 3; return [h.t[i], h.vals.get("temperature").v[i]]; })()`)
+		// still take readings) is in the API's history, in the same step
+		// (a compact history gives a point the start of its step, a live
+		// reading its own time), with the same value.
+		pt := eval[[]float64](ctx, t, `(() => { const h = sensorcast.state.sensors.get("sim").hist; const i = h.t.length - 3; return [h.t[i], h.vals.get("temperature").v[i], sensorcast.state.stepMs]; })()`)
+		step := int64(pt[2])
 		var h history
-		getJSON(t, fmt.Sprintf("%s/api/history?sensor=sim&since=%d", base, int64(pt[0])), &h)
-		s := h.Sensors[0]
-		if len(s.T) == 0 || s.T[0] != int64(pt[0]) || s.Values["temperature"].V[0] == nil ||
+		getJSON(t, fmt.Sprintf("%s/api/history?sensor=sim&since=%d", base, int64(pt[0])/step*step), &h)
+		s, ts := h.Sensors[0], h.times(0)
+		if len(ts) == 0 || ts[0]/step != int64(pt[0])/step || s.Values["temperature"].V[0] == nil ||
 			math.Abs(*s.Values["temperature"].V[0]-pt[1]) > 0.001 {
-			t.Errorf("page point %v, API history from it: t %v, temperature %v", pt, s.T[:min(3, len(s.T))], s.Values["temperature"].V[:min(3, len(s.T))])
+			t.Errorf("page point %v, API history from it: t %v, temperature %v", pt, ts[:min(3, len(ts))], s.Values["temperature"].V[:min(3, len(ts))])
 		}
 		// The shown min/max is over the same data.
 		res, err := http.Get(base + "/api/history.csv?sensor=sim")
@@ -482,4 +546,11 @@ func TestDashboard(t *testing.T) {
 	if len(unexpected) > 0 {
 		t.Errorf("console errors:\n%s", strings.Join(unexpected, "\n"))
 	}
+}
+
+func ptr(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
 }
