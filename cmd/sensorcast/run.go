@@ -29,9 +29,15 @@ var stdout io.Writer = os.Stdout
 // printed why.
 var errUsage = errors.New("usage")
 
-// shutdownGrace bounds the whole shutdown: closing every WebSocket with
-// 1001 Going Away, stopping the HTTP server and the sensors.
-const shutdownGrace = 1500 * time.Millisecond
+// shutdownGrace bounds the whole shutdown, within the 2 s a supervisor is
+// promised: closing every WebSocket with 1001 Going Away and stopping the
+// HTTP server (at once, while the sensors stop: a read stuck on a slow bus
+// holds up neither; see sensors.PollerOptions.StopWait), then closing the
+// MQTT bridge in what is left. webGrace is the part the web side may take.
+const (
+	shutdownGrace = 1800 * time.Millisecond
+	webGrace      = 1200 * time.Millisecond
+)
 
 // run is the whole program: main only turns its error into an exit code. It
 // returns nil after a clean shutdown, when ctx is cancelled.
@@ -182,21 +188,37 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		err = fmt.Errorf("serve: %w", err)
 	}
 
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	deadline := time.Now().Add(shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), webGrace)
 	defer cancel()
+	// Browsers first (1001 Going Away), while the sensors stop; then the
+	// broker, which may be slow to answer.
+	var web sync.WaitGroup
+	web.Go(func() {
+		if werr := wsSrv.Shutdown(sctx); werr != nil {
+			log.Warn("websocket shutdown", "err", werr)
+		}
+		if herr := httpSrv.Shutdown(sctx); herr != nil {
+			log.Warn("http shutdown", "err", herr)
+			httpSrv.Close()
+		}
+	})
 	stopPolling()
-	wg.Wait()
-	// Browsers first (1001 Going Away), then the broker, which may be slow
-	// to answer.
-	if werr := wsSrv.Shutdown(sctx); werr != nil {
-		log.Warn("websocket shutdown", "err", werr)
-	}
-	if herr := httpSrv.Shutdown(sctx); herr != nil {
-		log.Warn("http shutdown", "err", herr)
-		httpSrv.Close()
-	}
+	wg.Wait() // bounded by the poller's StopWait; it logs Halt errors
+	web.Wait()
 	if br != nil {
-		br.Close() // publishes offline; undelivered readings stay on disk
+		// Publishes offline; undelivered readings stay on disk.
+		closed := make(chan struct{})
+		go func() {
+			br.Close()
+			close(closed)
+		}()
+		select {
+		case <-closed:
+		case <-time.After(time.Until(deadline)):
+			log.Warn("mqtt bridge not closed in time; readings queued since its last sync may be sent again at the next start",
+				"waited", shutdownGrace)
+		}
 	}
 	if err == nil {
 		log.Info("stopped")

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -154,5 +155,98 @@ func TestRun(t *testing.T) {
 		}
 	case <-time.After(2 * time.Second):
 		t.Fatal("run did not return within 2s of cancellation")
+	}
+}
+
+// Point 8 of issue 14: shutdown is bounded even while a sensor read is
+// stuck (here a DS18B20 whose file is a FIFO that nobody writes, as a bus
+// that never answers): every client gets 1001 and run returns nil within
+// 2 s of the signal.
+func TestShutdownWhileReadStuck(t *testing.T) {
+	root := t.TempDir()
+	probe := filepath.Join(root, "sys/bus/w1/devices/28-0316a2797aff")
+	if err := os.MkdirAll(probe, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(probe, "temperature")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skipf("no FIFO here: %v", err)
+	}
+	// The first read (when the source opens) gets a value; every later one
+	// blocks until the test ends.
+	go func() {
+		if f, err := os.OpenFile(fifo, os.O_WRONLY, 0); err == nil {
+			f.WriteString("21375\n")
+			f.Close()
+		}
+	}()
+	t.Cleanup(func() {
+		// Unblock the stuck read so that its goroutine ends.
+		if f, err := os.OpenFile(fifo, os.O_WRONLY|syscall.O_NONBLOCK, 0); err == nil {
+			f.Close()
+		}
+	})
+	old := hardwareRoot
+	hardwareRoot = root
+	t.Cleanup(func() { hardwareRoot = old })
+
+	cfg := filepath.Join(t.TempDir(), "c.toml")
+	os.WriteFile(cfg, []byte(`device = "stuck"
+[[sensor]]
+driver = "sim"
+interval = "50ms"
+[[sensor]]
+name = "probes"
+driver = "ds18b20"
+interval = "100ms"
+`), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	logs := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-config", cfg, "-listen", "127.0.0.1:0"}, logs) }()
+	var addr string
+	for deadline := time.Now().Add(10 * time.Second); addr == ""; time.Sleep(10 * time.Millisecond) {
+		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no start line in the log:\n%s", logs)
+		}
+	}
+	dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer dcancel()
+	c, _, err := wstest.Dial(dctx, "ws://"+addr+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	// Wait for a sim reading after the probe's first read has started
+	// blocking (it is read every 100 ms).
+	for range 20 {
+		if _, err := c.ReadText(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	cancel()
+	for {
+		if _, _, _, err := c.ReadFrame(); err != nil {
+			break
+		}
+	}
+	if code, _, ok := c.CloseCode(); !ok || code != uint16(ws.StatusGoingAway) {
+		t.Errorf("close code %d (received: %v), want 1001", code, ok)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run = %v, want nil", err)
+		}
+		t.Logf("shut down in %v with a read stuck", time.Since(start))
+	case <-time.After(2 * time.Second):
+		t.Fatalf("run did not return within 2s of cancellation with a read stuck:\n%s", logs)
+	}
+	if !strings.Contains(logs.String(), "probes") {
+		t.Errorf("the stuck sensor is not named in the log:\n%s", logs)
 	}
 }

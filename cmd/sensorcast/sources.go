@@ -8,6 +8,10 @@ import (
 	"github.com/sensorcast/sensorcast/sensors"
 )
 
+// hardwareRoot is the directory under which the sensors find /proc, /sys
+// and /dev: "" for the machine's own; tests point it at a fake tree.
+var hardwareRoot string
+
 type source struct {
 	src      sensors.Source
 	interval time.Duration
@@ -21,7 +25,7 @@ type source struct {
 // failing shows as a failing sensor, retried with backoff, and recovers by
 // itself.
 func openSources(cfg *Config, log *slog.Logger) ([]source, error) {
-	hw := &sensors.Hardware{Logger: log.With("component", "sensors")}
+	hw := &sensors.Hardware{Logger: log.With("component", "sensors"), Root: hardwareRoot}
 	var out []source
 	for i := range cfg.Sensors {
 		sc := &cfg.Sensors[i]
