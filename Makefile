@@ -2,7 +2,8 @@
 #
 #   make            build bin/sensorcast for this machine
 #   make run        build and run it (dashboard on http://localhost:8080/)
-#   make test       gofmt check, go vet, every test with the race detector, all suites
+#   make test       gofmt check, go vet, every test with the race detector, all suites,
+#                   a one-minute soak (SOAK=60s) and the Pi in a box
 #   make arm64      bin/sensorcast-linux-arm64  (Pi 3/4/5/Zero 2 W, 64-bit OS)
 #   make armv7      bin/sensorcast-linux-armv7  (Pi 2/3/4, 32-bit OS)
 #   make armv6      bin/sensorcast-linux-armv6  (Pi 1/Zero/Zero W)
@@ -91,6 +92,7 @@ vet: assets
 test: fmt-check vet assets
 	$(GO) test -race -timeout 20m ./...
 	@for m in $(TESTMODS); do echo "cd $$m && $(GO) test -race ./..."; (cd $$m && $(GO) test -race -timeout 20m ./...) || exit 1; done
+	@$(MAKE) --no-print-directory soak SOAK=60s
 	@$(MAKE) --no-print-directory pi-in-a-box
 
 # Skipped with a message where its tools are missing, except under CI=true.
@@ -101,7 +103,7 @@ pi-in-a-box:
 	done; \
 	$(MAKE) --no-print-directory arm64 BINDIR=$(PIBOX)/bin && \
 	deploy/rpi/pibox/build.sh $(PIBOX) $(PIBOX)/bin/sensorcast-linux-arm64 deploy/rpi/pibox/box.toml && \
-	PIBOX_DIR=$(CURDIR)/$(PIBOX) $(GO) test -count=1 -run '^TestPiInABox$$' -v ./cmd/sensorcast/
+	PIBOX_DIR=$(abspath $(PIBOX)) $(GO) test -count=1 -run '^TestPiInABox$$' -v ./cmd/sensorcast/
 
 arm64: assets
 	GOOS=linux GOARCH=arm64 $(RELEASE) -o $(BINDIR)/sensorcast-linux-arm64 ./cmd/sensorcast
