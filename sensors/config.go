@@ -60,6 +60,10 @@ type Config struct {
 	// ads1115, ads1015: one [[sensor.channel]] table per input read.
 	Channels []Channel `toml:"channel"`
 
+	// iio: the device, by its name ("dht11"), its device-tree node's name
+	// or its directory ("iio:device0"); default: the only one.
+	Device string `toml:"device"`
+
 	// Filter holds per-value processing, one [sensor.filter.<value>]
 	// table per value name.
 	Filter map[string]Filter `toml:"filter"`
@@ -120,6 +124,7 @@ var optionKeys = []struct {
 	{"shunt_ohms", func(c *Config) bool { return c.ShuntOhms != 0 }},
 	{"max_amps", func(c *Config) bool { return c.MaxAmps != 0 }},
 	{"channel", func(c *Config) bool { return c.Channels != nil }},
+	{"device", func(c *Config) bool { return c.Device != "" }},
 }
 
 // KeyError is a Validate error about one key of the table.

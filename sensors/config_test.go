@@ -2,6 +2,7 @@ package sensors_test
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err := g.Validate(); err != nil || g.Interval != time.Minute {
 		t.Errorf("gpio: %v, %+v", err, g)
 	}
-	if d := sensors.Drivers(); len(d) != 16 || d[0] != "ads1015" {
+	if d := sensors.Drivers(); len(d) < 17 || d[0] != "ads1015" || !slices.IsSorted(d) || !slices.Contains(d, "iio") {
 		t.Errorf("Drivers() = %v", d)
 	}
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -79,13 +81,44 @@ func TestScanNothing(t *testing.T) {
 	stdout = &out
 	defer func() { stdout = old }()
 	err := run(t.Context(), []string{"scan", "-root", t.TempDir()}, &errOut)
-	if err == nil || err.Error() != "scan: no I²C or 1-Wire bus to scan" {
+	if err == nil || err.Error() != "scan: no I²C bus, 1-Wire bus or IIO device to scan" {
 		t.Errorf("error = %v", err)
 	}
-	if want := "I²C: no bus found (on a Raspberry Pi, enable it with dtparam=i2c_arm=on)\n1-Wire: no bus (on a Raspberry Pi, enable it with dtoverlay=w1-gpio)\n"; out.String() != want {
+	if want := "I²C: no bus found (on a Raspberry Pi, enable it with dtparam=i2c_arm=on)\n1-Wire: no bus (on a Raspberry Pi, enable it with dtoverlay=w1-gpio)\n" +
+		"IIO: no devices (a DHT11/DHT22 appears with dtoverlay=dht11,gpiopin=4)\n"; out.String() != want {
 		t.Errorf("output %q, want %q", out.String(), want)
 	}
 	if err := run(t.Context(), []string{"scan", "extra"}, &errOut); !errors.Is(err, errUsage) {
 		t.Errorf("extra argument: %v", err)
+	}
+}
+
+// IIO devices are listed, and their tables load as printed.
+func TestScanIIO(t *testing.T) {
+	root := t.TempDir()
+	dev := filepath.Join(root, "sys/bus/iio/devices/iio:device0")
+	if err := os.MkdirAll(dev, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"name": "dht11\n", "in_temp_input": "21300\n", "in_humidityrelative_input": "45600\n"} {
+		if err := os.WriteFile(filepath.Join(dev, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var out, errOut bytes.Buffer
+	old := stdout
+	stdout = &out
+	defer func() { stdout = old }()
+	if err := run(t.Context(), []string{"scan", "-root", root}, &errOut); err != nil {
+		t.Fatalf("scan: %v\n%s", err, errOut.String())
+	}
+	got := out.String()
+	if !strings.Contains(got, "IIO: 1 device(s)\n  iio:device0   dht11: humidity, temperature\n") {
+		t.Errorf("output:\n%s", got)
+	}
+	_, cfg, _ := strings.Cut(got, "# Ready to paste into sensorcast.toml:\n")
+	c, err := parseConfig("scan.toml", []byte(cfg))
+	if err != nil || len(c.Sensors) != 1 || c.Sensors[0].Driver != "iio" || c.Sensors[0].Device != "dht11" {
+		t.Errorf("pasted config %q: %+v, %v", cfg, c, err)
 	}
 }
