@@ -1,48 +1,14 @@
 package ws
 
 import (
-	"fmt"
-	"os"
-	"runtime"
-	"strings"
 	"testing"
-	"time"
+
+	"go.uber.org/goleak"
 )
 
-// TestMain fails the run if goroutines started by this package (readers,
-// writers, the keepalive ticker) or by its tests outlive the tests.
+// TestMain fails the run if a goroutine started by this package or by its
+// tests (a reader, a writer, a poller, a broker connection) outlives the
+// tests.
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if code == 0 {
-		if leaked := leakedGoroutines(5 * time.Second); leaked != "" {
-			fmt.Fprintf(os.Stderr, "ws: leaked goroutines:\n%s\n", leaked)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
-
-// leakedGoroutines polls, for at most wait, until no goroutine other than
-// the caller has a ws frame on its stack, and returns the stacks of those
-// still left.
-func leakedGoroutines(wait time.Duration) string {
-	deadline := time.Now().Add(wait)
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		var leaked []string
-		for g := range strings.SplitSeq(string(buf[:n]), "\n\n") {
-			if strings.Contains(g, "sensorcast/ws.") && !strings.Contains(g, "ws.TestMain") &&
-				!strings.Contains(g, "ws.leakedGoroutines") {
-				leaked = append(leaked, g)
-			}
-		}
-		if len(leaked) == 0 {
-			return ""
-		}
-		if time.Now().After(deadline) {
-			return strings.Join(leaked, "\n\n")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	goleak.VerifyTestMain(m)
 }
