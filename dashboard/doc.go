@@ -16,7 +16,17 @@
 // [HasCharts] reports whether this binary has it; a build without it serves
 // the same page without charts.
 //
+// The page offers the WebSocket subprotocol sensorcast.gzip where the browser
+// has DecompressionStream; a server that chooses it sends the history message
+// as a binary message, gzipped (static/wire.js inflates it and holds later
+// messages back until it is applied). Browsers fail a handshake in which the
+// server chooses none of the offered subprotocols, so after two failed
+// attempts in a row the page tries once without it. A sensor is shown stale
+// when its latest reading is older than twice the max_gap_ms that hello
+// announces for it (never when that is 0).
+//
 // static/model.js applies wire messages to a state object; static/app.js
-// renders it. Both are tested with Node (testdata/*.test.mjs, run by go test);
-// the e2e module drives the real binary in Chromium.
+// renders it. Both are tested with Node (testdata/*.test.mjs, run by go test,
+// which also checks every sensor of deploy/rpi/sensorcast.toml against the
+// Stale rule); the e2e module drives the real binary in Chromium.
 package dashboard
