@@ -1,6 +1,6 @@
 module github.com/sensorcast/sensorcast/bench
 
-go 1.26
+go 1.26.0
 
 require github.com/sensorcast/sensorcast v0.0.0
 

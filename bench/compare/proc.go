@@ -125,8 +125,12 @@ func (p *Process) Stop() {
 const clockTick = 10 * time.Millisecond
 
 // CPU returns the user plus system time the server has used so far.
-func (p *Process) CPU() (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+func (p *Process) CPU() (time.Duration, error) { return PidCPU(p.cmd.Process.Pid) }
+
+// PidCPU returns the user plus system time process pid has used so far,
+// from /proc/<pid>/stat (10 ms resolution).
+func PidCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0, err
 	}

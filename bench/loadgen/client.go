@@ -16,6 +16,7 @@ import (
 	"io"
 	"math"
 	"net"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -39,15 +40,53 @@ func RaiseFileLimit() error {
 
 // Conn is one client connection after a successful upgrade.
 type Conn struct {
-	nc net.Conn
-	br *bufio.Reader
+	nc    net.Conn
+	br    *bufio.Reader
+	cr    *countReader // nil for a Conn not made by Dial
+	proto string       // the subprotocol the server chose, "" for none
+}
+
+// countReader counts the bytes read from the socket.
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// Subprotocol returns the subprotocol the server chose in the handshake,
+// "" when it chose none.
+func (c *Conn) Subprotocol() string { return c.proto }
+
+// BytesRead returns the bytes this connection has consumed from the socket
+// so far: the handshake response and every frame ReadFrame has returned or
+// is reading (bytes read ahead into the buffer but not parsed yet do not
+// count). It must not be called concurrently with ReadFrame.
+func (c *Conn) BytesRead() int64 {
+	if c.cr == nil {
+		return 0
+	}
+	return c.cr.n - int64(c.br.Buffered())
 }
 
 // ErrHandshake reports a server that did not answer the upgrade with 101.
 var ErrHandshake = errors.New("websocket handshake refused")
 
 // Dial opens a TCP connection to addr and upgrades it on path.
-func Dial(addr, path string) (*Conn, error) {
+func Dial(addr, path string) (*Conn, error) { return DialSubprotocols(addr, path) }
+
+// ErrSubprotocol reports a server that chose a subprotocol the client did
+// not offer.
+var ErrSubprotocol = errors.New("websocket subprotocol not offered")
+
+// DialSubprotocols is Dial offering the given subprotocols, in order of
+// preference, in Sec-WebSocket-Protocol; Conn.Subprotocol tells which one
+// the server chose.
+func DialSubprotocols(addr, path string, protocols ...string) (*Conn, error) {
 	nc, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		return nil, err
@@ -56,13 +95,18 @@ func Dial(addr, path string) (*Conn, error) {
 	_, _ = rand.Read(key[:])
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + addr +
 		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
-		base64.StdEncoding.EncodeToString(key[:]) + "\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		base64.StdEncoding.EncodeToString(key[:]) + "\r\nSec-WebSocket-Version: 13\r\n"
+	if len(protocols) > 0 {
+		req += "Sec-WebSocket-Protocol: " + strings.Join(protocols, ", ") + "\r\n"
+	}
+	req += "\r\n"
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
 	if _, err := io.WriteString(nc, req); err != nil {
 		nc.Close()
 		return nil, err
 	}
-	br := bufio.NewReaderSize(nc, 4096)
+	cr := &countReader{r: nc}
+	br := bufio.NewReaderSize(cr, 4096)
 	status, err := br.ReadString('\n')
 	if err != nil {
 		nc.Close()
@@ -72,6 +116,7 @@ func Dial(addr, path string) (*Conn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("%w: %q", ErrHandshake, strings.TrimSpace(status))
 	}
+	proto := ""
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
@@ -81,9 +126,16 @@ func Dial(addr, path string) (*Conn, error) {
 		if line == "\r\n" {
 			break
 		}
+		if name, value, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(name), "Sec-WebSocket-Protocol") {
+			proto = strings.TrimSpace(value)
+		}
+	}
+	if proto != "" && !slices.Contains(protocols, proto) {
+		nc.Close()
+		return nil, fmt.Errorf("%w: %q", ErrSubprotocol, proto)
 	}
 	_ = nc.SetDeadline(time.Time{})
-	return &Conn{nc: nc, br: br}, nil
+	return &Conn{nc: nc, br: br, cr: cr, proto: proto}, nil
 }
 
 // Close closes the TCP connection without a closing handshake.
@@ -91,10 +143,11 @@ func (c *Conn) Close() error { return c.nc.Close() }
 
 // Frame opcodes.
 const (
-	OpText  = 1
-	OpClose = 8
-	OpPing  = 9
-	OpPong  = 10
+	OpText   = 1
+	OpBinary = 2
+	OpClose  = 8
+	OpPing   = 9
+	OpPong   = 10
 )
 
 // ErrFrame reports a frame this client does not accept from a server: a

@@ -310,3 +310,76 @@ func TestFresh(t *testing.T) {
 		t.Fatalf("Fresh without clients = %v", f)
 	}
 }
+
+// TestDialSubprotocols: the offered subprotocol is agreed when the server
+// supports it and not otherwise, and BytesRead counts the handshake
+// response plus exactly the frames read, not the bytes read ahead.
+func TestDialSubprotocols(t *testing.T) {
+	msg := bytes.Repeat([]byte("x"), 300) // a 2-byte extended length: header 4 bytes
+	srv := ws.NewServer(&ws.Options{Subprotocols: []string{"b.proto"},
+		OnOpen: func(c *ws.Conn) { _ = c.Write(ws.MessageText, msg); _ = c.Write(ws.MessageText, msg) }})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close(); _ = srv.Shutdown(t.Context()) })
+	addr := ln.Addr().String()
+
+	for _, tt := range []struct {
+		offer []string
+		want  string
+	}{{nil, ""}, {[]string{"a.proto"}, ""}, {[]string{"a.proto", "b.proto"}, "b.proto"}} {
+		c, err := DialSubprotocols(addr, "/", tt.offer...)
+		if err != nil {
+			t.Fatalf("offer %q: %v", tt.offer, err)
+		}
+		if got := c.Subprotocol(); got != tt.want {
+			t.Errorf("offer %q: Subprotocol() = %q, want %q", tt.offer, got, tt.want)
+		}
+		hand := c.BytesRead()
+		if hand < int64(len("HTTP/1.1 101 \r\n\r\n")) {
+			t.Errorf("offer %q: BytesRead() after the handshake = %d", tt.offer, hand)
+		}
+		buf := make([]byte, 1024)
+		for i := int64(1); i <= 2; i++ {
+			if _, p, err := c.ReadFrame(buf); err != nil || !bytes.Equal(p, msg) {
+				t.Fatalf("offer %q: frame %d: %q, %v", tt.offer, i, p, err)
+			}
+			if got, want := c.BytesRead(), hand+i*int64(4+len(msg)); got != want {
+				t.Errorf("offer %q: BytesRead() after %d frames = %d, want %d", tt.offer, i, got, want)
+			}
+		}
+		c.Close()
+	}
+}
+
+// TestDialSubprotocolNotOffered: a server that picks a subprotocol the
+// client did not offer is refused.
+func TestDialSubprotocolNotOffered(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
+			}
+		}
+		_, _ = io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+
+			"Sec-WebSocket-Accept: x\r\nSec-WebSocket-Protocol: other\r\n\r\n")
+	}()
+	if _, err := DialSubprotocols(ln.Addr().String(), "/", "mine"); !errors.Is(err, ErrSubprotocol) {
+		t.Errorf("DialSubprotocols = %v, want ErrSubprotocol", err)
+	}
+}
