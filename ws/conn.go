@@ -38,6 +38,7 @@ const readSlack = 6 + frame.MaxControlPayload
 type Conn struct {
 	s       *Server
 	nc      net.Conn
+	release func() // from Options.Admit, called once when the connection is removed
 	writeFn func() // c.writeLoop, bound once so that starting a writer does not allocate
 
 	// Reader state, owned by the reader goroutine.

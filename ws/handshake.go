@@ -20,9 +20,20 @@ const keyGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // HTTP/1.1 upgrade to websocket or lacks exactly one valid
 // Sec-WebSocket-Key, 426 (with Sec-WebSocket-Version: 13) to other protocol
 // versions, 403 to a foreign Origin, and 503 during Shutdown or above
-// MaxConns. Extensions and subprotocols offered by the client are declined by
+// MaxConns. Options.Admit, if set, is asked first and may answer instead. Extensions and subprotocols offered by the client are declined by
 // not echoing them.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var release func()
+	if admit := s.opts.Admit; admit != nil {
+		rel, ok := admit(w, r)
+		if !ok {
+			s.stats.rejected.Add(1)
+			s.stats.refused.Add(1)
+			s.log.Debug("ws: handshake refused by Admit", "remote", r.RemoteAddr)
+			return
+		}
+		release = rel
+	}
 	key, status, msg := checkUpgrade(r)
 	if status == http.StatusOK && !s.originAllowed(r) {
 		status, msg = http.StatusForbidden, "ws: origin not allowed"
@@ -36,6 +47,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if status != http.StatusOK {
+		if release != nil {
+			release()
+		}
 		s.stats.rejected.Add(1)
 		switch status {
 		case http.StatusMethodNotAllowed:
@@ -51,6 +65,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	nc, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		s.reserved.Add(-1)
+		if release != nil {
+			release()
+		}
 		s.stats.rejected.Add(1)
 		s.log.Debug("ws: hijack failed", "remote", r.RemoteAddr, "err", err)
 		http.Error(w, "ws: cannot hijack the connection", http.StatusInternalServerError)
@@ -68,7 +85,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// already sit in net/http's bufio.Reader (golang/go#32314).
 		leftover, _ = brw.Reader.Peek(n)
 	}
-	s.finishUpgrade(nc, s.pickSubprotocol(r.Header.Values("Sec-WebSocket-Protocol")...), key, leftover)
+	s.finishUpgrade(nc, s.pickSubprotocol(r.Header.Values("Sec-WebSocket-Protocol")...), key, leftover, release)
 }
 
 // finishUpgrade takes over nc once its upgrade request has been accepted
@@ -76,13 +93,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // subprotocol the one chosen ("" for none): it moves leftover, the bytes
 // the client sent after its request, into the read array, writes the 101
 // response and opens the connection.
-func (s *Server) finishUpgrade(nc net.Conn, subprotocol, key string, leftover []byte) {
+func (s *Server) finishUpgrade(nc net.Conn, subprotocol, key string, leftover []byte, release func()) {
 	c := s.newConn(nc)
+	c.release = release
 	c.subprotocol = subprotocol
 	if n := len(leftover); n > 0 {
 		if n > s.rcap {
 			c.dropReadArray()
-			s.abortHandshake(nc, "too many bytes before the handshake completed")
+			s.abortHandshake(nc, "too many bytes before the handshake completed", release)
 			return
 		}
 		c.takeReadBuf()
@@ -104,7 +122,7 @@ func (s *Server) finishUpgrade(nc net.Conn, subprotocol, key string, leftover []
 	resp = append(resp, "\r\n\r\n"...)
 	if _, err := nc.Write(resp); err != nil {
 		c.dropReadArray()
-		s.abortHandshake(nc, "write 101 response: "+err.Error())
+		s.abortHandshake(nc, "write 101 response: "+err.Error(), release)
 		return
 	}
 	_ = nc.SetWriteDeadline(time.Time{})
@@ -112,9 +130,12 @@ func (s *Server) finishUpgrade(nc net.Conn, subprotocol, key string, leftover []
 }
 
 // abortHandshake drops a hijacked connection before it joined the server.
-func (s *Server) abortHandshake(nc interface{ Close() error }, why string) {
+func (s *Server) abortHandshake(nc interface{ Close() error }, why string, release func()) {
 	_ = nc.Close()
 	s.reserved.Add(-1)
+	if release != nil {
+		release()
+	}
 	s.stats.rejected.Add(1)
 	s.log.Debug("ws: handshake aborted", "reason", why)
 }

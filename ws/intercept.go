@@ -1,9 +1,12 @@
 package ws
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -117,6 +120,14 @@ func (l *interceptor) acceptLoop() {
 			_ = c.Close()
 			return
 		}
+		if len(l.reading) >= l.s.opts.MaxHandshakes {
+			l.mu.Unlock()
+			_ = c.Close()
+			l.s.stats.rejected.Add(1)
+			l.s.stats.shed.Add(1)
+			l.s.log.Debug("ws: connection shed: too many handshakes in progress", "remote", c.RemoteAddr().String())
+			continue
+		}
 		l.reading[c] = struct{}{}
 		l.mu.Unlock()
 		go l.serve(c)
@@ -203,7 +214,39 @@ func (l *interceptor) upgrade(nc net.Conn, head, leftover []byte) bool {
 	if !ok || l.s.isShutdown() || len(leftover) > l.s.rcap {
 		return false
 	}
-	if l.s.reserved.Add(1) > int64(l.s.opts.MaxConns) {
+	var release func()
+	if admit := l.s.opts.Admit; admit != nil {
+		// From here on the fast path answers every outcome itself, so
+		// that Admit sees this request once.
+		r, err := http.ReadRequest(bufio.NewReaderSize(bytes.NewReader(head), len(head)))
+		if err != nil {
+			return false // parseUpgradeHead took it, so this does not happen; net/http answers
+		}
+		r.RemoteAddr = nc.RemoteAddr().String()
+		w := &rawResponse{h: make(http.Header)}
+		rel, ok := admit(w, r)
+		if !ok {
+			l.s.stats.rejected.Add(1)
+			l.s.stats.refused.Add(1)
+			l.s.log.Debug("ws: handshake refused by Admit", "remote", r.RemoteAddr)
+			w.send(nc, l.s.opts.HandshakeTimeout)
+			return true
+		}
+		release = rel
+		if l.s.reserved.Add(1) > int64(l.s.opts.MaxConns) {
+			l.s.reserved.Add(-1)
+			if release != nil {
+				release()
+			}
+			l.s.stats.rejected.Add(1)
+			l.s.log.Debug("ws: handshake rejected", "remote", r.RemoteAddr, "status", http.StatusServiceUnavailable, "reason", "ws: too many connections")
+			w.h.Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte("ws: too many connections\n"))
+			w.send(nc, l.s.opts.HandshakeTimeout)
+			return true
+		}
+	} else if l.s.reserved.Add(1) > int64(l.s.opts.MaxConns) {
 		l.s.reserved.Add(-1)
 		return false // ServeHTTP answers 503
 	}
@@ -211,8 +254,60 @@ func (l *interceptor) upgrade(nc net.Conn, head, leftover []byte) bool {
 	if h.seen&seenProtocol != 0 {
 		sub = l.s.pickSubprotocol(h.protocol)
 	}
-	l.s.finishUpgrade(nc, sub, key, leftover)
+	l.s.finishUpgrade(nc, sub, key, leftover, release)
 	return true
+}
+
+// maxRawBody bounds the body of a response Admit writes on the fast path.
+const maxRawBody = 4096
+
+// rawResponse is the http.ResponseWriter Admit gets on Intercept's fast
+// path: it keeps the response, which send then writes to the socket with
+// Connection: close.
+type rawResponse struct {
+	h      http.Header
+	status int
+	body   []byte
+}
+
+func (w *rawResponse) Header() http.Header { return w.h }
+
+func (w *rawResponse) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+}
+
+func (w *rawResponse) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	n := min(len(p), maxRawBody-len(w.body))
+	w.body = append(w.body, p[:n]...)
+	if n < len(p) {
+		return n, errors.New("ws: response body too long for a refused handshake")
+	}
+	return n, nil
+}
+
+// send writes the response (403 if Admit set no status) and closes nc.
+func (w *rawResponse) send(nc net.Conn, timeout time.Duration) {
+	if w.status == 0 {
+		w.status = http.StatusForbidden
+	}
+	resp := &http.Response{
+		StatusCode:    w.status,
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        w.h,
+		ContentLength: int64(len(w.body)),
+		Body:          io.NopCloser(bytes.NewReader(w.body)),
+		Close:         true,
+	}
+	_ = nc.SetWriteDeadline(time.Now().Add(timeout))
+	_ = resp.Write(nc)
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = nc.Close()
 }
 
 // replayConn is a connection handed to the http.Server: its first reads

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +83,29 @@ type Options struct {
 	// limits (heap and the reader goroutine's stack; see the package doc).
 	MaxConns int
 
+	// Admit, if set, decides whether an upgrade request may go on: access
+	// control (a token, a cookie, the Host), per-client limits. It is
+	// called exactly once per upgrade request, on both paths: in ServeHTTP
+	// before any other check, and on Intercept's fast path once the request
+	// is known to be a valid upgrade (r then is the request as
+	// http.ReadRequest reads it, with RemoteAddr set). To refuse, it writes
+	// the whole response to w (status, headers, body) and returns ok false;
+	// ws then closes the connection. To admit, it writes nothing and returns
+	// ok true, and may return a release function, which ws calls exactly
+	// once when the admitted request ends: the connection is closed, or the
+	// upgrade failed after admission (a later check, MaxConns, an aborted
+	// handshake). Per-client connection caps are kept this way. It runs on
+	// the handshake goroutine; keep it short. Default: admit everything.
+	Admit func(w http.ResponseWriter, r *http.Request) (release func(), ok bool)
+
+	// MaxHandshakes caps the connections whose first request Intercept is
+	// reading at once (each holds a goroutine and a 4 KiB array for at
+	// most HandshakeTimeout); further connections are closed at once and
+	// counted in Stats.Rejected and Stats.HandshakesRefused. Default 256.
+	// It does not apply to ServeHTTP, where net/http reads the request
+	// (bound that with http.Server.ReadHeaderTimeout and a connection cap).
+	MaxHandshakes int
+
 	// OnOpen, if set, is called after the handshake and before the
 	// connection joins the broadcast set (unless it calls c.Join), so that
 	// whatever it sends with c.Send reaches the client before any
@@ -121,6 +145,7 @@ const (
 	DefaultMaxDrops         = 64
 	DefaultHandshakeTimeout = 10 * time.Second
 	DefaultMaxConns         = 1024
+	DefaultMaxHandshakes    = 256
 )
 
 func (o *Options) cloneWithDefaults() Options {
@@ -159,6 +184,9 @@ func (o *Options) cloneWithDefaults() Options {
 	if c.MaxConns <= 0 {
 		c.MaxConns = DefaultMaxConns
 	}
+	if c.MaxHandshakes <= 0 {
+		c.MaxHandshakes = DefaultMaxHandshakes
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -182,6 +210,8 @@ type Stats struct {
 	Conns      int    // connections open now
 	Accepted   uint64 // successful handshakes
 	Rejected   uint64 // handshakes answered with an error status or aborted
+	Refused    uint64 // of those, refused by Options.Admit
+	Shed       uint64 // of those, connections closed unread because MaxHandshakes were being read
 	Broadcasts uint64 // Broadcast calls that queued a frame
 	Drops      uint64 // frames dropped from full queues, superseded ones included
 	Superseded uint64 // of those, BroadcastKey frames replaced by a newer one with the same key
@@ -224,8 +254,8 @@ type Server struct {
 	wg        sync.WaitGroup
 
 	stats struct {
-		accepted, rejected, broadcasts, drops, superseded, poolMisses, tooBig, closed, slow, timedOut atomic.Uint64
-		readArrays                                                                                    atomic.Int64
+		accepted, rejected, refused, shed, broadcasts, drops, superseded, poolMisses, tooBig, closed, slow, timedOut atomic.Uint64
+		readArrays                                                                                                   atomic.Int64
 	}
 }
 
@@ -334,6 +364,8 @@ func (s *Server) Stats() Stats {
 		Conns:      n,
 		Accepted:   s.stats.accepted.Load(),
 		Rejected:   s.stats.rejected.Load(),
+		Refused:    s.stats.refused.Load(),
+		Shed:       s.stats.shed.Load(),
 		Broadcasts: s.stats.broadcasts.Load(),
 		Drops:      s.stats.drops.Load(),
 		Superseded: s.stats.superseded.Load(),
@@ -359,7 +391,7 @@ func (s *Server) open(c *Conn) {
 	if s.shutdown {
 		s.mu.Unlock()
 		c.dropReadArray()
-		s.abortHandshake(c.nc, "server shutting down")
+		s.abortHandshake(c.nc, "server shutting down", c.release)
 		return
 	}
 	c.idx = len(s.conns)
@@ -405,6 +437,9 @@ func (s *Server) remove(c *Conn) {
 	empty := len(s.conns) == 0
 	s.reserved.Add(-1) // before unlocking, so that Stats().Conns never runs ahead of MaxConns
 	s.mu.Unlock()
+	if c.release != nil {
+		c.release()
+	}
 	s.stats.closed.Add(1)
 	if empty {
 		select {
