@@ -263,7 +263,9 @@ func (p *Poller) halt(s *source) error {
 // from the first, like a time.Ticker: a late read does not shift the ones
 // after it, and a read more than an interval late is dropped. After a
 // failure the next read is Backoff later than the start of the failed one;
-// after a wake, an interval later than the start of the woken read.
+// after a wake, an interval later than the start of the woken read. A read
+// due less than half an interval after the start of the previous one is
+// dropped as well.
 func (p *Poller) loop(ctx context.Context, s *source) {
 	if ctx.Err() != nil {
 		return
@@ -309,7 +311,15 @@ func (p *Poller) next(interval time.Duration, consecutive uint64, sched, start t
 	}
 	n := sched.Add(interval)
 	if now := time.Now(); n.Before(now.Add(-interval)) {
-		return now // far behind: drop the missed reads and go on from now
+		n = now // far behind: drop the missed reads and go on from now
+	}
+	// A read that started late is not followed at once by the next one on
+	// the schedule: that one is dropped too, so that two readings of a
+	// source are at least half an interval apart (never in the same
+	// millisecond). At most two steps: n is at least an interval before
+	// start here.
+	for earliest := start.Add(interval / 2); n.Before(earliest); {
+		n = n.Add(interval)
 	}
 	return n
 }

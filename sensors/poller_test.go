@@ -515,8 +515,9 @@ func (s *slowSource) Sense(r *reading.Reading) error {
 }
 
 // TestPollerSchedule: reads keep to the schedule of a ticker. A late read
-// is followed at once by the next scheduled one, and the schedule goes on;
-// a read more than an interval late drops the missed ones.
+// is followed at once by the next scheduled one, and the schedule goes on
+// (skipping a read due less than half an interval after it); a read more
+// than an interval late drops the missed ones.
 func TestPollerSchedule(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -526,6 +527,9 @@ func TestPollerSchedule(t *testing.T) {
 		// The read at 1s ends at 2.5s: the one due at 2s starts then,
 		// and the next at 3s as scheduled.
 		{"late", 1500 * time.Millisecond, seconds(0, 1, 2.5, 3, 4, 5)},
+		// The read at 1s ends at 2.9995s: the one due at 2s starts then,
+		// and the one due at 3s, half a millisecond later, is dropped.
+		{"almost an interval late", 1999500 * time.Microsecond, seconds(0, 1, 2.9995, 4, 5)},
 		// The read at 1s ends at 3.5s: 2s and 3s are dropped; the
 		// schedule restarts from 3.5s.
 		{"far behind", 2500 * time.Millisecond, seconds(0, 1, 3.5, 4.5)},
