@@ -1,9 +1,13 @@
 package bridge
 
 import (
+	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -101,5 +105,25 @@ func TestDeviceClass(t *testing.T) {
 	}
 	if got := idSafe("pi.local/ä"); got != "pi_local__" {
 		t.Errorf("idSafe = %q", got)
+	}
+}
+
+// A broker that cannot be reached is logged as a warning (it restarts now
+// and then); a refused login or certificate as an error.
+func TestUnreachable(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{errors.New("network Error : dial tcp 127.0.0.1:1883: connect: connection refused"), true},
+		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, true},
+		{io.EOF, true},
+		{errors.New("not Authorized"), false},
+		{errors.New("bad user name or password"), false},
+		{errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority"), false},
+	} {
+		if got := unreachable(tc.err); got != tc.want {
+			t.Errorf("unreachable(%v) = %v, want %v", tc.err, got, tc.want)
+		}
 	}
 }

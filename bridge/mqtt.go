@@ -1,15 +1,19 @@
 package bridge
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -402,7 +406,14 @@ func (m *MQTT) loop() {
 		if err := t.Error(); err != nil {
 			// One line per error and attempt window, not one per attempt.
 			if msg := err.Error(); msg != lastErr || time.Since(lastLog) >= m.s.reconnectMax {
-				m.log.Error("mqtt: cannot connect; retrying", "broker", m.s.broker.Redacted(), "err", err, "retry_max", m.s.reconnectMax)
+				// An unreachable broker (restarting, the network down) is
+				// expected now and then; a refused login or certificate
+				// needs someone to act.
+				level := slog.LevelError
+				if unreachable(err) {
+					level = slog.LevelWarn
+				}
+				m.log.Log(context.Background(), level, "mqtt: cannot connect; retrying", "broker", m.s.broker.Redacted(), "err", err, "retry_max", m.s.reconnectMax)
 				lastErr, lastLog = msg, time.Now()
 			}
 			select {
@@ -764,4 +775,17 @@ func (m *MQTT) onOldConfig(_ paho.Client, msg paho.Message) {
 // String describes the bridge for logs, without secrets.
 func (m *MQTT) String() string {
 	return fmt.Sprintf("mqtt bridge to %s as %s", m.s.broker.Redacted(), m.s.clientID)
+}
+
+// unreachable reports whether a connect error means that the broker could
+// not be reached at all (refused, timed out, reset), as opposed to a
+// refused login or TLS handshake.
+func unreachable(err error) bool {
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, io.EOF) {
+		return true
+	}
+	// paho wraps dial errors in a string: "network Error : dial tcp …".
+	msg := err.Error()
+	return strings.Contains(msg, "network Error : dial") || strings.Contains(msg, "connection refused")
 }

@@ -571,7 +571,7 @@ func (s soakSample) String() string {
 // and the clients that never read.
 var soakAllowed = []*regexp.Regexp{
 	regexp.MustCompile(`level=WARN msg="mqtt: connection lost"`),
-	regexp.MustCompile(`level=ERROR msg="mqtt: cannot connect; retrying"`),
+	regexp.MustCompile(`level=WARN msg="mqtt: cannot connect; retrying"`),
 	regexp.MustCompile(`level=WARN msg="mqtt: publish failed; will retry"`),
 	regexp.MustCompile(`level=WARN msg="sensor failing" .*\bsensor=absent `),
 	regexp.MustCompile(`level=WARN msg="ws: closing slow consumer"`),
