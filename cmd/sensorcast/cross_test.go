@@ -21,9 +21,11 @@ import (
 	"github.com/sensorcast/sensorcast/ws/wstest"
 )
 
-// maxArm64Size is the budget for the stripped arm64 binary, in bytes
-// (issue 9's 7 MB).
-const maxArm64Size = 7_000_000
+// maxArm64Size is the budget for the stripped arm64 binary, in bytes:
+// issue 16's 7.5 MB (issue 9 set 7 MB at 6.9 MB; this round's Home
+// Assistant discovery, driver registry, queue and admission code brought
+// it to 7.14 MB before any metrics library).
+const maxArm64Size = 7_500_000
 
 // crossVersion is stamped into the test builds.
 const crossVersion = "v0.0.0-crosstest"
