@@ -64,6 +64,10 @@ type Config struct {
 	// or its directory ("iio:device0"); default: the only one.
 	Device string `toml:"device"`
 
+	// pms5003, pms7003, sds011, mhz19: the serial port; default
+	// "/dev/serial0".
+	Port string `toml:"port"`
+
 	// Filter holds per-value processing, one [sensor.filter.<value>]
 	// table per value name.
 	Filter map[string]Filter `toml:"filter"`
@@ -125,6 +129,7 @@ var optionKeys = []struct {
 	{"max_amps", func(c *Config) bool { return c.MaxAmps != 0 }},
 	{"channel", func(c *Config) bool { return c.Channels != nil }},
 	{"device", func(c *Config) bool { return c.Device != "" }},
+	{"port", func(c *Config) bool { return c.Port != "" }},
 }
 
 // KeyError is a Validate error about one key of the table.

@@ -17,3 +17,6 @@ func (p *Poller) PollOnce(name string, r *reading.Reading) {
 	}
 	panic("PollOnce: no source " + name)
 }
+
+// OpenSerial opens a serial port as the serial sensors do (raw, 9600 8N1).
+var OpenSerial = openSerial
