@@ -32,7 +32,7 @@ func newAPI(t *testing.T) http.Handler {
 		h.Publish(&r)
 	}
 	h.SetStatus(hub.Status{Sensor: "bme", Err: "read: i/o timeout", Failures: 2, Time: apiT0})
-	mux := newMux(ws.NewServer(nil), h)
+	mux := newMux(ws.NewServer(nil), h, nil, 0)
 	return mux
 }
 

@@ -21,7 +21,64 @@ type Config struct {
 	Listen  string         `toml:"listen"` // default: ":8080"
 	Sensors []SensorConfig `toml:"sensor"` // one [[sensor]] table each
 	History HistoryConfig  `toml:"history"`
+	HTTP    HTTPConfig     `toml:"http"`
 	MQTT    *bridge.Config `toml:"mqtt"` // the [mqtt] table; nil: no bridge unless -mqtt
+}
+
+// HTTPConfig is the [http] table: who may read the dashboard, the API and
+// the stream, and the limits that keep a busy or hostile LAN from
+// exhausting a Pi. Zero values take the defaults given.
+type HTTPConfig struct {
+	// Auth is "token" (the default: the token kept in the state
+	// directory is needed, see package access) or "none" (anyone who
+	// reaches the port reads every sensor; a warning is logged at start).
+	Auth string `toml:"auth"`
+	// TrustLoopback lets requests from this machine to a loopback Host in
+	// without the token, and exempts it from the per-address caps.
+	// Default true.
+	TrustLoopback *bool `toml:"trust_loopback"`
+	// Hosts lists more names the device answers to (besides its
+	// hostname, hostname.local, localhost and any IP address).
+	Hosts []string `toml:"hosts"`
+
+	MaxWebSockets      int `toml:"max_websockets"`         // default 1024
+	MaxWebSocketsPerIP int `toml:"max_websockets_per_ip"`  // default 16
+	MaxConns           int `toml:"max_connections"`        // HTTP, WebSockets not included; default 256
+	MaxConnsPerIP      int `toml:"max_connections_per_ip"` // default 32
+	MaxHistory         int `toml:"max_history_requests"`   // /api/history requests at once; default 4
+}
+
+// Defaults of the [http] limits.
+const (
+	defaultMaxHistory = 4
+	maxHTTPLimit      = 1 << 16
+)
+
+// check returns the key that is wrong and why, or "" and nil.
+func (h HTTPConfig) check() (key string, err error) {
+	switch h.Auth {
+	case "", "token", "none":
+	default:
+		return "auth", fmt.Errorf("key \"http.auth\": %q: want \"token\" or \"none\"", h.Auth)
+	}
+	for _, l := range []struct {
+		key string
+		v   int
+	}{
+		{"max_websockets", h.MaxWebSockets}, {"max_websockets_per_ip", h.MaxWebSocketsPerIP},
+		{"max_connections", h.MaxConns}, {"max_connections_per_ip", h.MaxConnsPerIP},
+		{"max_history_requests", h.MaxHistory},
+	} {
+		if l.v < 0 || l.v > maxHTTPLimit {
+			return l.key, fmt.Errorf("key \"http.%s\": %d out of range (0 for the default, up to %d)", l.key, l.v, maxHTTPLimit)
+		}
+	}
+	for _, name := range h.Hosts {
+		if name == "" || strings.ContainsAny(name, " \t/:@[]") {
+			return "hosts", fmt.Errorf("key \"http.hosts\": %q is not a host name (give names without scheme or port)", name)
+		}
+	}
+	return "", nil
 }
 
 // HistoryConfig is the [history] table: how much recent history the device
@@ -98,6 +155,9 @@ func parseConfig(path string, src []byte) (*Config, error) {
 		return nil, fmt.Errorf("%s:%d: unknown key %q", path, lineOfKey(src, k[len(k)-1]), k.String())
 	}
 	if key, err := c.History.check(); err != nil {
+		return nil, fmt.Errorf("%s:%d: %w", path, lineOfKey(src, key), err)
+	}
+	if key, err := c.HTTP.check(); err != nil {
 		return nil, fmt.Errorf("%s:%d: %w", path, lineOfKey(src, key), err)
 	}
 	headers := sensorHeaderLines(src)

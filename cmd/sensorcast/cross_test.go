@@ -72,7 +72,17 @@ func crossBuild(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	// sensorcast keeps its access token in the state directory: the runs
+	// of these tests (and the binaries they start) keep theirs in a
+	// directory of their own, not in the user's.
+	state, err := os.MkdirTemp("", "sensorcast-test-state-")
+	if err != nil {
+		panic(err)
+	}
+	os.Unsetenv("STATE_DIRECTORY")
+	os.Setenv("XDG_STATE_HOME", state)
 	code := m.Run()
+	os.RemoveAll(state)
 	if crossDir != "" {
 		os.RemoveAll(crossDir)
 	}

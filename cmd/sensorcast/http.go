@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sensorcast/sensorcast/cmd/sensorcast/internal/access"
 	"github.com/sensorcast/sensorcast/cmd/sensorcast/internal/hub"
 	"github.com/sensorcast/sensorcast/dashboard"
 	"github.com/sensorcast/sensorcast/ws"
@@ -26,10 +27,18 @@ const wsPath = "/ws"
 //
 // sensor is optional for /api/history (default: all); since is optional
 // everywhere (see parseSince).
-func newMux(wsSrv *ws.Server, h *hub.Hub) *http.ServeMux {
+//
+// g, if not nil, admits every request first (see package access): the
+// page and the API through g.Handler, wsPath through wsSrv's
+// Options.Admit, which must be g.Admit, so that each request is checked
+// once. At most maxHistory history requests (JSON or CSV) are served at
+// once; more get 503 (0: the default).
+func newMux(wsSrv *ws.Server, h *hub.Hub, g *access.Guard, maxHistory int) http.Handler {
+	if maxHistory <= 0 {
+		maxHistory = defaultMaxHistory
+	}
 	mux := http.NewServeMux()
-	mux.Handle(wsPath, wsSrv)
-	a := &api{hub: h, now: time.Now}
+	a := &api{hub: h, now: time.Now, guard: g, historySlots: make(chan struct{}, maxHistory)}
 	mux.HandleFunc("/api/sensors", a.sensors)
 	mux.HandleFunc("/api/history", a.history)
 	mux.HandleFunc("/api/history.csv", a.historyCSV)
@@ -37,24 +46,58 @@ func newMux(wsSrv *ws.Server, h *hub.Hub) *http.ServeMux {
 		apiError(w, http.StatusNotFound, "no such endpoint: try /api/sensors, /api/history or /api/history.csv")
 	})
 	mux.Handle("/", dashboard.Handler(&dashboard.Options{WSPath: wsPath}))
-	return mux
+	var rest http.Handler = mux
+	if g != nil {
+		rest = g.Handler(mux)
+	}
+	top := http.NewServeMux()
+	top.Handle(wsPath, wsSrv)
+	top.Handle("/", rest)
+	return top
 }
 
 // api serves the HTTP API from the hub's state.
 type api struct {
-	hub *hub.Hub
-	now func() time.Time // the clock for relative since values
+	hub   *hub.Hub
+	now   func() time.Time // the clock for relative since values
+	guard *access.Guard    // counts and logs busy refusals; may be nil
+
+	// historySlots holds one token per history request being served: the
+	// history of every sensor is the largest response, built in memory.
+	historySlots chan struct{}
+}
+
+// RejectBusy is the refusal reason (see access.Guard.Rejections) of a
+// history request beyond [http] max_history_requests.
+const RejectBusy = "history-busy"
+
+// acquire takes a history slot, or answers 503 and returns false.
+func (a *api) acquire(w http.ResponseWriter, r *http.Request) bool {
+	if a.historySlots == nil {
+		return true
+	}
+	select {
+	case a.historySlots <- struct{}{}:
+		return true
+	default:
+	}
+	msg := fmt.Sprintf("busy: %d history requests are being served; try again in a second", cap(a.historySlots))
+	if a.guard != nil {
+		a.guard.Count(RejectBusy, r.RemoteAddr, msg)
+	}
+	w.Header().Set("Retry-After", "1")
+	apiError(w, http.StatusServiceUnavailable, msg)
+	return false
+}
+
+func (a *api) release() {
+	if a.historySlots != nil {
+		<-a.historySlots
+	}
 }
 
 // apiError writes {"error":msg} with status code.
-func apiError(w http.ResponseWriter, code int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(code)
-	b := append([]byte(`{"error":`), strconv.Quote(msg)...)
-	w.Write(append(b, "}\n"...))
-}
+func apiError(w http.ResponseWriter, code int, msg string) { access.WriteError(w, code, msg) }
 
 // start checks the method and the query keys; it writes the error and
 // returns false when the request is bad.
@@ -135,17 +178,19 @@ func (a *api) query(w http.ResponseWriter, r *http.Request, needSensor bool) (se
 
 func (a *api) history(w http.ResponseWriter, r *http.Request) {
 	sensor, since, ok := a.query(w, r, false)
-	if !ok {
+	if !ok || !a.acquire(w, r) {
 		return
 	}
+	defer a.release()
 	reply(w, r, "application/json", append(a.hub.AppendHistory(nil, sensor, since), '\n'))
 }
 
 func (a *api) historyCSV(w http.ResponseWriter, r *http.Request) {
 	sensor, since, ok := a.query(w, r, true)
-	if !ok {
+	if !ok || !a.acquire(w, r) {
 		return
 	}
+	defer a.release()
 	body, ok := a.hub.AppendHistoryCSV(nil, sensor, since)
 	if !ok { // the sensor was checked; the hub never forgets one
 		apiError(w, http.StatusNotFound, fmt.Sprintf("no sensor %q on this device", sensor))

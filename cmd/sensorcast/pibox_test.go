@@ -96,7 +96,16 @@ func TestPiInABox(t *testing.T) {
 	}
 
 	// The HTTP API agrees with the stream.
-	resp, err := http.Get("http://" + b.addr + "/api/sensors")
+	// Through the forwarded port the box sees the host's connection
+	// come from qemu's gateway, not loopback: the token is needed.
+	if resp, err := http.Get("http://" + b.addr + "/api/sensors"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("GET /api/sensors without the token: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	req, _ := http.NewRequest("GET", "http://"+b.addr+"/api/sensors", nil)
+	req.Header.Set("Authorization", "Bearer "+b.token(t))
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -362,6 +371,7 @@ func checkNear(t *testing.T, what string, m boxMsg, name string, want int64) {
 // box is a running qemu with the test's end of its serial console.
 type box struct {
 	addr  string // host side of the forwarded dashboard port
+	tok   string // sensorcast's access token, once read (see token)
 	stdin io.Writer
 
 	mu    sync.Mutex
@@ -535,6 +545,24 @@ type boxStream struct {
 	seen []boxMsg
 }
 
+// token returns sensorcast's access token, which it creates in its state
+// directory at its first start, as `sensorcast token` in the box prints it.
+func (b *box) token(t *testing.T) string {
+	t.Helper()
+	for i := 0; b.tok == ""; i++ {
+		out, code := b.run(t, "sensorcast token")
+		if code == 0 && len(out) == 1 {
+			b.tok = strings.TrimSpace(out[0])
+			break
+		}
+		if i == 300 {
+			t.Fatalf("sensorcast token in the box: %d %q", code, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return b.tok
+}
+
 // stream connects to the box's WebSocket and delivers its messages.
 func (b *box) stream(t *testing.T) *boxStream {
 	t.Helper()
@@ -543,7 +571,7 @@ func (b *box) stream(t *testing.T) *boxStream {
 	var c *wstest.Conn
 	for {
 		var err error
-		if c, _, err = wstest.Dial(ctx, "ws://"+b.addr+"/ws", nil); err == nil {
+		if c, _, err = wstest.Dial(ctx, "ws://"+b.addr+"/ws", http.Header{"Authorization": {"Bearer " + b.token(t)}}); err == nil {
 			break
 		}
 		if ctx.Err() != nil {

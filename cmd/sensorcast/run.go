@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"runtime/debug"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/sensorcast/sensorcast/cmd/sensorcast/internal/hub"
@@ -29,6 +31,18 @@ var stdout io.Writer = os.Stdout
 // printed why.
 var errUsage = errors.New("usage")
 
+// Limits of the HTTP server, sized for a Pi Zero: a request head must
+// arrive within readHeaderTimeout and fit in maxHeaderBytes (net/http
+// answers 431 beyond; it reads up to 4 KiB more before it notices), an
+// idle keep-alive connection is closed after idleTimeout, and a response
+// must be written within writeTimeout.
+const (
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 60 * time.Second
+	writeTimeout      = 30 * time.Second
+	maxHeaderBytes    = 16 << 10
+)
+
 // shutdownGrace bounds the whole shutdown, within the 2 s a supervisor is
 // promised: closing every WebSocket with 1001 Going Away and stopping the
 // HTTP server (at once, while the sensors stop: a read stuck on a slow bus
@@ -45,13 +59,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "scan" {
 		return scan(args[1:], stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "token" {
+		return tokenCmd(args[1:], stdout, stderr)
+	}
 	fs := flag.NewFlagSet("sensorcast", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	listen := fs.String("listen", "", "`address` to serve the dashboard and WebSocket on (default \":8080\", or the config file's listen)")
 	configPath := fs.String("config", "", "TOML configuration `file` (default: simulated and host sensors)")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	mqttURL := fs.String("mqtt", "", "MQTT broker `URL` to publish to (tcp://, ssl://, mqtts://, ws://); overrides the config's [mqtt] broker")
-	stateDir := fs.String("state", "", "`directory` for the MQTT bridge's on-disk queue (default $STATE_DIRECTORY, else ~/.local/state/sensorcast)")
+	stateDir := fs.String("state", "", "`directory` for the access token and the MQTT bridge's on-disk queue (default $STATE_DIRECTORY, else ~/.local/state/sensorcast)")
 	historyWindow := fs.Duration("history-window", 0, "how far back the dashboard's charts reach (default 1h, or the config's [history] window)")
 	historyPoints := fs.Int("history-points", 0, "most points kept per value; denser readings are averaged (default 3600, or the config's [history] points)")
 	if err := fs.Parse(args); err != nil {
@@ -99,6 +116,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		cfg.Device = host
 	}
 
+	if *stateDir == "" {
+		*stateDir = defaultStateDir()
+	}
+	guard, err := newGuard(cfg, *stateDir, log)
+	if err != nil {
+		return err
+	}
+
 	sources, err := openSources(cfg, log)
 	if err != nil {
 		return err
@@ -114,6 +139,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	wsSrv := ws.NewServer(&ws.Options{
 		Logger:       log.With("component", "ws"),
 		Subprotocols: []string{hub.GzipSubprotocol},
+		Admit:        guard.Admit,
+		MaxConns:     cfg.HTTP.MaxWebSockets,
 		// Readings are keyed by sensor, statuses never dropped: room for
 		// every sensor's latest reading and a burst of status changes.
 		SendQueue: max(ws.DefaultSendQueue, 2*len(sources)+8),
@@ -159,9 +186,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	httpSrv := &http.Server{
-		Handler:           newMux(wsSrv, h),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Handler:           newMux(wsSrv, h, guard, cfg.HTTP.MaxHistory),
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		// Every response but the WebSocket's is written at once; the
+		// hijacked WebSockets set their own deadlines.
+		WriteTimeout:   writeTimeout,
+		MaxHeaderBytes: maxHeaderBytes,
+		ConnState:      guard.ConnState,
+		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	// Start-up garbage (config parsing, driver set-up, the compressor that
 	// gzipped the dashboard's files: about 1 MB) goes back to the OS now:
@@ -180,6 +213,14 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	go func() { serveErr <- httpSrv.Serve(wsSrv.Intercept(ln, wsPath)) }()
 	log.Info("sensorcast started", "version", version, "device", cfg.Device,
 		"addr", ln.Addr().String(), "sensors", len(sources))
+	if tok := guard.Token(); tok != "" {
+		log.Info("open the dashboard at this URL (it sets a cookie; scripts send Authorization: Bearer <token>)",
+			"url", tokenURL(ln.Addr().String(), tok))
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadOnHUP(ctx, hup, guard, *stateDir, log)
 
 	select {
 	case <-ctx.Done():

@@ -72,6 +72,22 @@ pick_binary() {
 	die "$name not found next to install.sh, in bin/ or here; build it with 'make ${name#sensorcast-linux-}' or pass --binary FILE"
 }
 
+# print_url waits (up to 10 s) for the token the service creates at its
+# first start and prints the dashboard's URL with it.
+print_url() {
+	i=0
+	while [ ! -s "$state_dir/token" ] && [ "$i" -lt 50 ]; do
+		sleep 0.2
+		i=$((i + 1))
+	done
+	if url=$("$bin_path" token -url -state "$state_dir" -config "$conf_dir/sensorcast.toml" 2>/dev/null); then
+		say "open the dashboard at $url"
+		say "(it sets a cookie; print the URL again with: sudo sensorcast token -url)"
+	else
+		say "the access token is not there yet: print the URL later with: sudo sensorcast token -url"
+	fi
+}
+
 install_it() {
 	[ -n "$binary" ] || binary=$(pick_binary)
 	[ -f "$binary" ] || die "$binary: no such file"
@@ -116,6 +132,7 @@ install_it() {
 		if [ "$start" = yes ]; then
 			systemctl restart sensorcast.service
 			say "started; logs: journalctl -u sensorcast -f"
+			print_url
 		fi
 	else
 		say "systemd is not running: start /usr/local/bin/sensorcast yourself"

@@ -197,6 +197,9 @@ func New(o *Options) *Guard {
 // SetToken replaces the token (after a rotation); "" turns the check off.
 func (g *Guard) SetToken(t string) { g.token.Store(&t) }
 
+// Token returns the token, "" when the check is off.
+func (g *Guard) Token() string { return *g.token.Load() }
+
 // Rejections returns how many refusals there have been, by reason (the
 // Reject constants).
 func (g *Guard) Rejections() map[string]uint64 {

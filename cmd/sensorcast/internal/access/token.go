@@ -111,6 +111,16 @@ func WriteToken(dir, t string, replace bool) (string, error) {
 		tmp.Close()
 		return "", fmt.Errorf("write token: %w", err)
 	}
+	if os.Geteuid() == 0 {
+		// root rotating the service's token: the file stays the
+		// directory owner's (the service user's), or the service could
+		// not read it.
+		if di, err := os.Stat(dir); err == nil {
+			if st, ok := di.Sys().(*syscall.Stat_t); ok {
+				_ = tmp.Chown(int(st.Uid), int(st.Gid))
+			}
+		}
+	}
 	if _, err := tmp.WriteString(t + "\n"); err != nil {
 		tmp.Close()
 		return "", fmt.Errorf("write token: %w", err)
