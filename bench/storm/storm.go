@@ -175,10 +175,22 @@ type server struct {
 	done chan struct{}
 }
 
+// start runs bin. Binaries that cap WebSockets per address (the [http]
+// table) get a cap above the storm's connections; one that does not know
+// the table is started again without it.
 func start(bin, dir string, o Options) (*server, error) {
+	limits := fmt.Sprintf("[http]\nmax_websockets_per_ip = %d\n\n", o.Clients+16)
+	s, err := startWith(bin, dir, o, limits)
+	if err != nil && strings.Contains(err.Error(), `unknown key "http`) {
+		s, err = startWith(bin, dir, o, "")
+	}
+	return s, err
+}
+
+func startWith(bin, dir string, o Options, limits string) (*server, error) {
 	conf := filepath.Join(dir, "storm.toml")
-	toml := fmt.Sprintf("device = \"storm\"\n\n[[sensor]]\ndriver = \"sim\"\nname = \"sim\"\ninterval = %q\n\n"+
-		"[[sensor]]\ndriver = \"host\"\nname = \"host\"\ninterval = %q\n", o.Interval.String(), (2 * o.Interval).String())
+	toml := fmt.Sprintf("device = \"storm\"\n\n%s[[sensor]]\ndriver = \"sim\"\nname = \"sim\"\ninterval = %q\n\n"+
+		"[[sensor]]\ndriver = \"host\"\nname = \"host\"\ninterval = %q\n", limits, o.Interval.String(), (2 * o.Interval).String())
 	if err := os.WriteFile(conf, []byte(toml), 0o644); err != nil {
 		return nil, err
 	}

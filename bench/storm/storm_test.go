@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,7 +27,8 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	o := Options{Clients: 3, Storms: 2, Pause: 100 * time.Millisecond, Interval: 10 * time.Millisecond, Points: 100, Log: &log}
+	// 20 clients: above the binary's default cap of WebSockets per address.
+	o := Options{Clients: 20, Storms: 2, Pause: 100 * time.Millisecond, Interval: 10 * time.Millisecond, Points: 100, Log: &log}
 	r, err := Run("after", bin, dir, o)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
@@ -45,7 +47,7 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("subprotocols agreed %q and %q", dash.Agreed, plain.Agreed)
 	}
 	for _, k := range r.Kinds {
-		if k.Opens != 6 || k.MinBytes <= 0 || k.Bytes < k.MinBytes || k.MaxBytes < k.Bytes || k.OpenMax < k.OpenP50 {
+		if k.Opens != 40 || k.MinBytes <= 0 || k.Bytes < k.MinBytes || k.MaxBytes < k.Bytes || k.OpenMax < k.OpenP50 {
 			t.Errorf("%s: %+v", k.Kind.Name, k)
 		}
 		if k.Storm.Readings == 0 || k.Idle.Readings == 0 || k.Storm.CPU < 0 || k.Idle.CPU < 0 {
@@ -167,5 +169,28 @@ func TestSummary(t *testing.T) {
 	PrintSummary(&out, []string{"before", "after"}, s, 3)
 	if !strings.Contains(out.String(), "0.200× (0.100–0.300)") {
 		t.Errorf("summary table:\n%s", out.String())
+	}
+}
+
+// TestStartWithoutHTTPTable: a binary that does not know the [http] table
+// (as before the connection caps) is started again without it.
+func TestStartWithoutHTTPTable(t *testing.T) {
+	dir := t.TempDir()
+	fake := filepath.Join(dir, "fake")
+	script := "#!/bin/sh\n" +
+		"conf=$2\n" +
+		"if grep -q '^\\[http\\]' \"$conf\"; then echo 'sensorcast: '$conf':0: unknown key \"http\"' >&2; exit 1; fi\n" +
+		"echo 'level=INFO msg=\"sensorcast started\" addr=127.0.0.1:1' >&2\nexec sleep 30\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := start(fake, dir, Options{}.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.stop()
+	conf, _ := os.ReadFile(filepath.Join(dir, "storm.toml"))
+	if s.addr != "127.0.0.1:1" || bytes.Contains(conf, []byte("[http]")) {
+		t.Errorf("addr %q, config:\n%s", s.addr, conf)
 	}
 }

@@ -36,6 +36,12 @@ func Rows(rs []*Result) []Row {
 	add("history points: sim", false, func(r *Result) float64 { return float64(r.History.Points["sim"]) })
 	add("history points: host", false, func(r *Result) float64 { return float64(r.History.Points["host"]) })
 	add("history message, text (bytes)", true, func(r *Result) float64 { return float64(r.History.Text) })
+	add("history message, runs of regular steps (v2)", false, func(r *Result) float64 {
+		if r.History.Version < 2 {
+			return math.NaN()
+		}
+		return float64(r.History.Runs)
+	})
 	add("history message, gzip (bytes)", false, func(r *Result) float64 {
 		if r.History.Gzip == 0 {
 			return math.NaN()
@@ -59,6 +65,8 @@ func Rows(rs []*Result) []Row {
 			})
 		}
 		per("bytes per page open", true, func(k *KindResult) float64 { return float64(k.Bytes) })
+		per("bytes per page open, least", true, func(k *KindResult) float64 { return float64(k.MinBytes) })
+		per("bytes per page open, most", true, func(k *KindResult) float64 { return float64(k.MaxBytes) })
 		per("page open p50 (ms)", true, func(k *KindResult) float64 { return ms(k.OpenP50) })
 		per("page open max (ms)", true, func(k *KindResult) float64 { return ms(k.OpenMax) })
 		per("server CPU, storms (ms)", false, func(k *KindResult) float64 { return ms(k.Storm.CPU) })
