@@ -68,6 +68,15 @@ type Config struct {
 	// "/dev/serial0".
 	Port string `toml:"port"`
 
+	// pulse: what one pulse is worth (rate and total count pulses ÷
+	// Scale, e.g. 450 pulses per litre; default 1), the total's unit
+	// (default "pulses") and the rate's time base ("second", "minute" or
+	// "hour"; default "minute"). line, pull, invert and debounce as for
+	// gpio.
+	Scale float64 `toml:"scale"`
+	Unit  string  `toml:"unit"`
+	Per   string  `toml:"per"`
+
 	// Filter holds per-value processing, one [sensor.filter.<value>]
 	// table per value name.
 	Filter map[string]Filter `toml:"filter"`
@@ -130,6 +139,9 @@ var optionKeys = []struct {
 	{"channel", func(c *Config) bool { return c.Channels != nil }},
 	{"device", func(c *Config) bool { return c.Device != "" }},
 	{"port", func(c *Config) bool { return c.Port != "" }},
+	{"scale", func(c *Config) bool { return c.Scale != 0 }},
+	{"unit", func(c *Config) bool { return c.Unit != "" }},
+	{"per", func(c *Config) bool { return c.Per != "" }},
 }
 
 // KeyError is a Validate error about one key of the table.
@@ -281,6 +293,10 @@ type Hardware struct {
 	// Logger receives notes about the host metrics found. Default:
 	// discard.
 	Logger *slog.Logger
+
+	// StateDir is where sources keep state across restarts (a pulse
+	// counter's total). Default: "", nothing kept.
+	StateDir string
 
 	initOnce sync.Once
 	initErr  error

@@ -354,7 +354,12 @@ func (c *Conn) wakeLocked() bool {
 func (c *Conn) writeOpening(f *outFrame) error {
 	err := c.setWriteDeadline(c.s.opts.WriteTimeout, true)
 	if err == nil {
-		_, err = c.nc.Write(f.wire)
+		var n int
+		n, err = c.nc.Write(f.wire)
+		c.s.stats.bytesSent.Add(uint64(n))
+		if err == nil {
+			c.s.stats.framesSent.Add(1)
+		}
 	}
 	c.mu.Lock()
 	c.writing = false

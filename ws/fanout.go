@@ -224,10 +224,12 @@ func (c *Conn) writeNow(sh *shard, fs []*outFrame) {
 		c.mu.Unlock()
 		return
 	}
-	slow := false
+	c.s.stats.bytesSent.Add(uint64(max(n, 0)))
+	slow, whole := false, uint64(0)
 	for _, f := range fs {
 		if n >= len(f.wire) {
 			n -= len(f.wire)
+			whole++
 			continue
 		}
 		if n > 0 {
@@ -240,6 +242,7 @@ func (c *Conn) writeNow(sh *shard, fs []*outFrame) {
 			break
 		}
 	}
+	c.s.stats.framesSent.Add(whole)
 	// Hand over to a writer goroutine (c.writing stays set) if anything is
 	// left, including control frames and a close queued meanwhile.
 	start := c.cur != nil || c.head != c.tail || c.ping || c.pong || (c.closeWire != nil && !c.closeSent)

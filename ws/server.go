@@ -220,6 +220,8 @@ type Stats struct {
 	Closed     uint64 // connections torn down
 	SlowClosed uint64 // of those, cut off by WriteTimeout or MaxDrops
 	TimedOut   uint64 // of those, closed by the keepalive sweep
+	FramesSent uint64 // data frames written out whole (broadcasts, Send, Write, OnOpen's); control frames not counted
+	BytesSent  uint64 // bytes written to client sockets after the handshake, control frames included
 	ReadArrays int    // connections holding a read array now (idle plain TCP connections hold none)
 }
 
@@ -255,6 +257,7 @@ type Server struct {
 
 	stats struct {
 		accepted, rejected, refused, shed, broadcasts, drops, superseded, poolMisses, tooBig, closed, slow, timedOut atomic.Uint64
+		framesSent, bytesSent                                                                                        atomic.Uint64
 		readArrays                                                                                                   atomic.Int64
 	}
 }
@@ -374,6 +377,8 @@ func (s *Server) Stats() Stats {
 		Closed:     s.stats.closed.Load(),
 		SlowClosed: s.stats.slow.Load(),
 		TimedOut:   s.stats.timedOut.Load(),
+		FramesSent: s.stats.framesSent.Load(),
+		BytesSent:  s.stats.bytesSent.Load(),
 		ReadArrays: int(s.stats.readArrays.Load()),
 	}
 }

@@ -73,7 +73,12 @@ func (c *Conn) writeLoop() {
 		}
 		err := c.setWriteDeadline(timeout, closing)
 		if err == nil {
-			_, err = c.bufs.WriteTo(c.nc)
+			var n int64
+			n, err = c.bufs.WriteTo(c.nc)
+			c.s.stats.bytesSent.Add(uint64(n))
+			if err == nil {
+				c.s.stats.framesSent.Add(uint64(nb))
+			}
 		}
 		for i := range nb {
 			c.batch[i].release()

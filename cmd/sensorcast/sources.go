@@ -20,12 +20,14 @@ type source struct {
 
 // openSources builds the configured sources. A source that cannot start on
 // this machine (a missing 1-Wire bus or GPIO line, no host metric at all)
-// is logged, once and clearly, and skipped. I²C sources always start: they
-// open their bus and chip on each attempt, so a chip that is absent or
+// is logged, once and clearly, and skipped. I²C and serial sources always
+// start: they open their bus or port on each attempt, so a chip that is absent or
 // failing shows as a failing sensor, retried with backoff, and recovers by
 // itself.
 func openSources(cfg *Config, log *slog.Logger) ([]source, error) {
-	hw := &sensors.Hardware{Logger: log.With("component", "sensors"), Root: hardwareRoot}
+	// The state directory keeps pulse counters' totals across restarts:
+	// -state's default (run does not pass a -state value here).
+	hw := &sensors.Hardware{Logger: log.With("component", "sensors"), Root: hardwareRoot, StateDir: defaultStateDir()}
 	var out []source
 	for i := range cfg.Sensors {
 		sc := &cfg.Sensors[i]
