@@ -145,7 +145,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		// every sensor's latest reading and a burst of status changes.
 		SendQueue: max(ws.DefaultSendQueue, 2*len(sources)+8),
 		OnOpen: func(c *ws.Conn) {
-			if err := h.Snapshot(c); err != nil {
+			if err := h.Snapshot(wsClient{c}); err != nil {
 				log.Warn("send snapshot", "remote", c.RemoteAddr(), "err", err)
 			}
 		},
@@ -165,6 +165,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Device:  cfg.Device,
 		Version: version,
 		Sensors: infos,
+		Prepare: wsPrepare,
 		Frames:  wsSrv,
 		Sinks:   hubSinks(br),
 		History: hub.HistoryOptions{Window: cfg.History.Window, Points: cfg.History.Points},

@@ -17,7 +17,7 @@
 // format, documented in the README; the reading object comes from
 // reading.AppendJSON.
 //
-// The hub imports only sensors/reading and ws (for its Prepared messages):
-// the sinks are small interfaces that ws.Server and the bridge satisfy, and
-// cmd/sensorcast connects them.
+// The hub imports only sensors/reading: the sinks, the client being opened
+// and the prepared message are small interfaces that ws and the bridge
+// satisfy, and cmd/sensorcast connects them.
 package hub

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/sensorcast/sensorcast/sensors/reading"
-	"github.com/sensorcast/sensorcast/ws"
 )
 
 // Defaults of HistoryOptions.
@@ -335,11 +334,24 @@ func (c *historyCopy) appendJSON(dst []byte) []byte {
 	return append(dst, "]}"...)
 }
 
+// copied is the default Prepared: the payload itself.
+type copied struct{ p []byte }
+
+func (c *copied) Payload() []byte { return c.p }
+
+// prepare frames a message with Options.Prepare, or copies it.
+func (h *Hub) prepare(binary bool, payload []byte) (Prepared, error) {
+	if h.prep != nil {
+		return h.prep(binary, payload)
+	}
+	return &copied{payload}, nil
+}
+
 // sharedHistory is the history message as sent to new clients, encoded once
 // per history step.
 type sharedHistory struct {
 	bucket   int64 // the step it was encoded in
-	text, gz *ws.Prepared
+	text, gz Prepared
 }
 
 var gzipWriters = sync.Pool{New: func() any {
@@ -351,7 +363,7 @@ var gzipWriters = sync.Pool{New: func() any {
 // gzipped if gz: the one encoded earlier in the same history step, or a new
 // one. The points are copied under h.mu and encoded after it is released,
 // under h.hmu, so that the clients of one step wait for one encoding.
-func (h *Hub) sharedHistory(now time.Time, gz bool) (*ws.Prepared, error) {
+func (h *Hub) sharedHistory(now time.Time, gz bool) (Prepared, error) {
 	step := h.history.stepMillis()
 	b := floorDiv(now.UnixMilli(), step)
 	h.hmu.Lock()
@@ -365,7 +377,7 @@ func (h *Hub) sharedHistory(now time.Time, gz bool) (*ws.Prepared, error) {
 			c = h.copyHistory(math.MinInt64, func(string) bool { return true })
 		}
 		h.mu.Unlock()
-		text, err := ws.NewPrepared(ws.MessageText, c.appendJSON(nil))
+		text, err := h.prepare(false, c.appendJSON(nil))
 		if err != nil {
 			return nil, fmt.Errorf("hub: history: %w", err)
 		}
@@ -386,7 +398,7 @@ func (h *Hub) sharedHistory(now time.Time, gz bool) (*ws.Prepared, error) {
 		if err != nil {
 			return nil, fmt.Errorf("hub: gzip history: %w", err)
 		}
-		p, err := ws.NewPrepared(ws.MessageBinary, buf.Bytes())
+		p, err := h.prepare(true, buf.Bytes())
 		if err != nil {
 			return nil, fmt.Errorf("hub: history: %w", err)
 		}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/sensorcast/sensorcast/sensors/reading"
-	"github.com/sensorcast/sensorcast/ws"
 )
 
 // FrameSink receives each encoded message once, to send it to every client.
@@ -20,17 +19,28 @@ type FrameSink interface {
 }
 
 // Client is a WebSocket client being opened, as Snapshot needs it.
-// *ws.Conn satisfies it.
+// cmd/sensorcast adapts a *ws.Conn to it.
 type Client interface {
 	// Join adds the client to the broadcast set at once.
 	Join()
 	// Send sends one text message to this client only.
 	Send(payload []byte) error
-	// SendPrepared sends a message framed once for many clients.
-	SendPrepared(p *ws.Prepared) error
+	// SendPrepared sends a message that Options.Prepare made.
+	SendPrepared(p Prepared) error
 	// Subprotocol is the subprotocol agreed in the handshake.
 	Subprotocol() string
 }
+
+// Prepared is a message encoded and framed once, to be sent to many
+// clients (*ws.Prepared satisfies it). Payload returns the message, which
+// must not be modified.
+type Prepared interface {
+	Payload() []byte
+}
+
+// PrepareFunc frames payload once as a text message, or a binary one if
+// binary is true.
+type PrepareFunc func(binary bool, payload []byte) (Prepared, error)
 
 // GzipSubprotocol is the WebSocket subprotocol with which a client asks for
 // the history message gzipped, as a binary message; every other message
@@ -65,6 +75,10 @@ type Options struct {
 	Version string       // sensorcast's version, sent in the hello message
 	Sensors []SensorInfo // in display order
 	Frames  FrameSink
+	// Prepare frames the history message that Snapshot shares among the
+	// clients of one history step (ws.NewPrepared). Default: a copy that
+	// the client sends as it is.
+	Prepare PrepareFunc
 	Sinks   []Sink
 	History HistoryOptions // the zero value means the defaults
 }
@@ -75,6 +89,7 @@ type Hub struct {
 	device, version string
 	sensors         []SensorInfo
 	frames          FrameSink
+	prep            PrepareFunc
 	sinks           []Sink
 	history         HistoryOptions
 
@@ -94,12 +109,13 @@ type entry struct {
 	failing bool
 	status  []byte // the latest status message, encoded; nil before any
 
-	key      uint64        // the sensor's broadcast key: its place in order, from 1
-	interval time.Duration // from Options.Sensors; 0 when not configured
-	maxGap   time.Duration // from Options.Sensors; 0 when not configured or no bound
-	err      string        // the latest status's error
-	failures uint64        // the latest status's failure count
-	hist     *series       // nil before the first reading or with History.Off
+	key      uint64          // the sensor's broadcast key: its place in order, from 1
+	interval time.Duration   // from Options.Sensors; 0 when not configured
+	maxGap   time.Duration   // from Options.Sensors; 0 when not configured or no bound
+	err      string          // the latest status's error
+	failures uint64          // the latest status's failure count
+	hist     *series         // nil before the first reading or with History.Off
+	last     reading.Reading // the latest reading, a copy; valid when json is not nil
 }
 
 // New returns a Hub for the configuration in o, which must not be nil.
@@ -109,6 +125,7 @@ func New(o *Options) *Hub {
 		version: o.Version,
 		sensors: append([]SensorInfo(nil), o.Sensors...),
 		frames:  o.Frames,
+		prep:    o.Prepare,
 		sinks:   append([]Sink(nil), o.Sinks...),
 		latest:  make(map[string]*entry, len(o.Sensors)),
 		history: o.History.withDefaults(),
@@ -143,6 +160,7 @@ func (h *Hub) Publish(r *reading.Reading) {
 		e = h.entry(r.Sensor)
 	}
 	e.json = r.AppendJSON(e.json[:0])
+	e.last = *r
 	if !h.history.Off {
 		if e.hist == nil {
 			e.hist = newSeries(h.history)
@@ -270,4 +288,50 @@ func (h *Hub) Snapshot(c Client) error {
 		}
 	}
 	return nil
+}
+
+// SensorState is what the hub knows of one sensor, as State returns it.
+type SensorState struct {
+	Name     string
+	OK       bool   // no failure reported since the last recovery
+	Failures uint64 // the latest status's failure count
+	Err      string // the latest status's error
+	// Latest is the sensor's latest reading; valid only when HasLatest.
+	Latest    reading.Reading
+	HasLatest bool
+}
+
+// Stats is a snapshot of the hub's bookkeeping.
+type Stats struct {
+	Sensors       int // sensors known
+	HistoryPoints int // history points held, summed over the sensors
+	HistoryValues int // values in them (a point of a sensor with three values holds three)
+}
+
+// AppendStates appends the state of every sensor to dst, in hello order,
+// and returns it. With room in dst it allocates nothing.
+func (h *Hub) AppendStates(dst []SensorState) []SensorState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, e := range h.order {
+		dst = append(dst, SensorState{
+			Name: e.name, OK: !e.failing, Failures: e.failures, Err: e.err,
+			Latest: e.last, HasLatest: e.json != nil,
+		})
+	}
+	return dst
+}
+
+// Stats returns the hub's counts.
+func (h *Hub) Stats() Stats {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st := Stats{Sensors: len(h.order)}
+	for _, e := range h.order {
+		if e.hist != nil {
+			st.HistoryPoints += e.hist.n
+			st.HistoryValues += e.hist.n * len(e.hist.vals)
+		}
+	}
+	return st
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/sensorcast/sensorcast/sensors/reading"
-	"github.com/sensorcast/sensorcast/ws"
 )
 
 // frames records every payload broadcast to it, copying it as a real sink
@@ -195,7 +194,7 @@ func (c *client) Send(p []byte) error {
 	c.msgs = append(c.msgs, string(p))
 	return nil
 }
-func (c *client) SendPrepared(p *ws.Prepared) error {
+func (c *client) SendPrepared(p Prepared) error {
 	if c.err != nil {
 		return c.err
 	}
@@ -225,6 +224,38 @@ func TestNoAllocs(t *testing.T) {
 	h.Publish(r) // grow the sensor's buffer once
 	if n := testing.AllocsPerRun(100, func() { h.Publish(r) }); n != 0 {
 		t.Errorf("Publish allocates %v times per reading, want 0", n)
+	}
+	// What /metrics and /healthz read: the latest values and the history
+	// held, kept on the publishing path without allocating.
+	states := make([]SensorState, 0, 1)
+	if n := testing.AllocsPerRun(100, func() { states = h.AppendStates(states[:0]) }); n != 0 {
+		t.Errorf("AppendStates allocates %v times, want 0", n)
+	}
+	if len(states) != 1 || !states[0].HasLatest || !states[0].OK || states[0].Latest.Values()[0].Milli != 21375 {
+		t.Errorf("states = %+v", states)
+	}
+	if st := h.Stats(); st.Sensors != 1 || st.HistoryPoints != 1 || st.HistoryValues != 1 {
+		t.Errorf("Stats = %+v, want 1 sensor, 1 point, 1 value (every reading falls in one step)", st)
+	}
+}
+
+func TestStates(t *testing.T) {
+	h := New(&Options{Device: "pi", Sensors: []SensorInfo{{Name: "a"}, {Name: "b"}},
+		History: HistoryOptions{Window: 10 * time.Second, Points: 10}})
+	base := time.Unix(1_700_000_000, 0)
+	for i := range 3 {
+		r := newReading("a", int64(1000*i))
+		r.Time = base.Add(time.Duration(i) * time.Second)
+		h.Publish(r)
+	}
+	h.SetStatus(Status{Sensor: "b", Err: "no ack", Failures: 2, Consecutive: 2})
+	st := h.AppendStates(nil)
+	if len(st) != 2 || st[0].Name != "a" || !st[0].HasLatest || st[0].Latest.Values()[0].Milli != 2000 || !st[0].OK ||
+		st[1].Name != "b" || st[1].HasLatest || st[1].OK || st[1].Failures != 2 || st[1].Err != "no ack" {
+		t.Errorf("states = %+v", st)
+	}
+	if s := h.Stats(); s.Sensors != 2 || s.HistoryPoints != 3 || s.HistoryValues != 3 {
+		t.Errorf("Stats = %+v, want 2 sensors, 3 points, 3 values", s)
 	}
 }
 

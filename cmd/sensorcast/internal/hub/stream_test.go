@@ -113,17 +113,29 @@ func (v *view) String() string {
 	return fmt.Sprintf("readings %v, ok %v, failures %v", v.seq, v.ok, v.failures)
 }
 
+// wsClient and wsPrepare connect the hub to ws, as cmd/sensorcast does.
+type wsClient struct{ *ws.Conn }
+
+func (c wsClient) SendPrepared(p Prepared) error { return c.Conn.SendPrepared(p.(*ws.Prepared)) }
+
+func wsPrepare(binary bool, p []byte) (Prepared, error) {
+	if binary {
+		return ws.NewPrepared(ws.MessageBinary, p)
+	}
+	return ws.NewPrepared(ws.MessageText, p)
+}
+
 // streamHub is a hub of three reading sensors (a, b, c) and one (s) whose
 // status flips, behind a ws.Server served from ln.
 func streamHub(t *testing.T, ln net.Listener, o *ws.Options) (*Hub, *ws.Server) {
 	var h *Hub
 	o.OnOpen = func(c *ws.Conn) {
-		if err := h.Snapshot(c); err != nil {
+		if err := h.Snapshot(wsClient{c}); err != nil {
 			t.Errorf("Snapshot: %v", err)
 		}
 	}
 	srv := ws.NewServer(o)
-	h = New(&Options{Device: "pi", Frames: srv, Sensors: []SensorInfo{
+	h = New(&Options{Device: "pi", Frames: srv, Prepare: wsPrepare, Sensors: []SensorInfo{
 		{Name: "a", Interval: time.Millisecond}, {Name: "b", Interval: time.Millisecond},
 		{Name: "c", Interval: time.Millisecond}, {Name: "s", Interval: time.Second},
 	}})
