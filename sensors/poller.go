@@ -78,6 +78,10 @@ type SourceStats struct {
 	Consecutive uint64    // failures since the last success
 	LastErr     string    // the most recent failure, even if since recovered
 	LastOK      time.Time // start of the last successful Sense; zero if none
+	// ReadTime is the time spent in Sense, every call counted (Reads +
+	// Failures): a summary's sum, of which ReadTime / (Reads + Failures)
+	// is the mean read duration.
+	ReadTime time.Duration
 }
 
 // Poller reads a set of Sources, each at its own interval, and hands the
@@ -112,6 +116,7 @@ type source struct {
 	consecutive uint64
 	lastErr     string
 	lastOK      time.Time
+	readTime    time.Duration
 }
 
 // NewPoller returns a Poller with no Sources. o may be nil; NewPoller does
@@ -346,9 +351,11 @@ func (p *Poller) poll(ctx context.Context, s *source, r *reading.Reading) uint64
 	now := time.Now()
 	r.Reset(p.device, s.name, now)
 	err := sense(s.src, r)
+	took := time.Since(now)
 	unchanged := errors.Is(err, ErrUnchanged)
 	if err == nil || unchanged {
 		s.mu.Lock()
+		s.readTime += took
 		s.reads++
 		s.lastOK = now
 		recovered := s.consecutive > 0
@@ -373,6 +380,7 @@ func (p *Poller) poll(ctx context.Context, s *source, r *reading.Reading) uint64
 
 	msg := err.Error()
 	s.mu.Lock()
+	s.readTime += took
 	s.failures++
 	s.consecutive++
 	s.lastErr = msg
@@ -429,6 +437,7 @@ func (p *Poller) Stats() []SourceStats {
 			Consecutive: s.consecutive,
 			LastErr:     s.lastErr,
 			LastOK:      s.lastOK,
+			ReadTime:    s.readTime,
 		}
 		s.mu.Unlock()
 	}

@@ -154,6 +154,10 @@ func TestPollerIntervals(t *testing.T) {
 			stats[1].Name != "slow" || stats[1].Reads != 4 || stats[1].Interval != 3*time.Second {
 			t.Errorf("Stats = %+v", stats)
 		}
+		// Fake time: slow's four reads take a second each, fast's none.
+		if stats[0].ReadTime != 0 || stats[1].ReadTime != 4*time.Second {
+			t.Errorf("ReadTime fast %v, slow %v; want 0, 4s", stats[0].ReadTime, stats[1].ReadTime)
+		}
 		if !stats[1].LastOK.Equal(rec.start.Add(9 * time.Second)) {
 			t.Errorf("slow LastOK = %v, want start+9s", stats[1].LastOK.Sub(rec.start))
 		}
