@@ -34,6 +34,12 @@ type W1Opts struct {
 // /sys/bus/w1/devices/28-*/. Each Sense adds one value per probe, in
 // reading.Celsius, named by W1Opts.Names or by the probe's id.
 //
+// Probes are hot-plugged: without W1Opts.Probes, each Sense looks at the
+// bus again and a probe plugged in after start is read from then on. A
+// probe that was read (or is listed in W1Opts.Probes) and is no longer on
+// the bus (the kernel drops an unplugged slave after a few searches)
+// fails the Sense, naming it, until it is back; so does an empty bus.
+//
 // It reads the probe's "temperature" file (kernel 5.4 and later) or, where
 // that is absent, its "w1_slave" file, whose CRC line must end in "YES".
 // A probe that fails makes the whole Sense fail, naming the probe.
@@ -44,10 +50,14 @@ type W1Opts struct {
 // probe was reset by a power dip (parasite power, a long cable) and never
 // converted. A probe that really is at 85 °C gets there by degrees, so
 // 85.000 °C is taken as a reading only when the probe's previous reading
-// was within 1 °C of it; a probe whose first reading is 85.000 °C reads as
-// failing until its temperature moves off that exact value.
+// was within 1 °C of it; a probe whose first reading is 85.000 °C (one
+// just plugged in, too) reads as failing until its temperature moves off
+// that exact value.
 type W1 struct {
 	name   string
+	root   string
+	names  map[string]string
+	listed bool // the probes were listed: no others are added
 	probes []w1Probe
 }
 
@@ -92,11 +102,10 @@ func W1Probes(root string) ([]string, error) {
 	return ids, nil
 }
 
-// NewW1 finds the probes and checks that each one reads. It fails if the
-// bus is missing, if there is no probe, if a probe in W1Opts.Probes is not
-// on the bus, or if a probe's file cannot be read or parsed. It does not
-// judge the values: a probe just powered up reads 85 °C, and Sense reports
-// that.
+// NewW1 returns a W1 for the bus under W1Opts.Root. It fails only if
+// the bus is missing: a listed probe that is not on the bus, an empty bus
+// and a probe that does not read are failures of Sense, which recover when
+// the probe is plugged in or reads again.
 func NewW1(o *W1Opts) (*W1, error) {
 	var opts W1Opts
 	if o != nil {
@@ -108,45 +117,58 @@ func NewW1(o *W1Opts) (*W1, error) {
 	if opts.Root == "" {
 		opts.Root = "/"
 	}
-	found, err := W1Probes(opts.Root)
-	if err != nil {
+	if _, err := W1Probes(opts.Root); err != nil {
 		return nil, err
 	}
-	ids := opts.Probes
-	if len(ids) == 0 {
-		if len(found) == 0 {
-			return nil, fmt.Errorf("sensors: w1: no DS18B20 probe (28-*) in %s", filepath.Join(opts.Root, w1Dir))
-		}
-		ids = found
-	}
-	w := &W1{name: opts.Name}
-	for _, id := range ids {
-		if !slices.Contains(found, id) {
-			return nil, fmt.Errorf("sensors: w1: probe %q not on the bus (found: %s)", id, strings.Join(found, ", "))
-		}
-		p := w1Probe{id: id, value: id, path: filepath.Join(opts.Root, w1Dir, id, "temperature")}
-		if n := opts.Names[id]; n != "" {
-			p.value = n
-		}
-		if _, err := os.Stat(p.path); err != nil {
-			p.path, p.slave = filepath.Join(opts.Root, w1Dir, id, "w1_slave"), true
-		}
-		if _, err := p.read(); err != nil {
-			return nil, err
-		}
-		w.probes = append(w.probes, p)
+	w := &W1{name: opts.Name, root: opts.Root, names: opts.Names, listed: len(opts.Probes) > 0}
+	for _, id := range opts.Probes {
+		w.add(id)
 	}
 	return w, nil
+}
+
+// add adds the probe id, keeping the probes sorted by id.
+func (w *W1) add(id string) {
+	p := w1Probe{id: id, value: id}
+	if n := w.names[id]; n != "" {
+		p.value = n
+	}
+	i, _ := slices.BinarySearchFunc(w.probes, id, func(p w1Probe, id string) int { return strings.Compare(p.id, id) })
+	if !w.listed {
+		w.probes = slices.Insert(w.probes, i, p)
+	} else {
+		w.probes = append(w.probes, p) // in the order listed
+	}
 }
 
 // Name returns the W1's name.
 func (w *W1) Name() string { return w.name }
 
-// Sense reads every probe. It fails on the first probe that cannot be
-// read or reads garbage, naming it.
+// Sense looks at the bus, adds the probes plugged in since, and reads
+// every probe. It fails on the first probe that is not on the bus, cannot
+// be read or reads garbage, naming it.
 func (w *W1) Sense(r *reading.Reading) error {
+	found, err := W1Probes(w.root)
+	if err != nil {
+		return err
+	}
+	if !w.listed {
+		for _, id := range found {
+			if !slices.ContainsFunc(w.probes, func(p w1Probe) bool { return p.id == id }) {
+				w.add(id)
+			}
+		}
+		if len(w.probes) == 0 {
+			return fmt.Errorf("sensors: w1: no DS18B20 probe (28-*) in %s", filepath.Join(w.root, w1Dir))
+		}
+	}
 	for i := range w.probes {
 		p := &w.probes[i]
+		if _, ok := slices.BinarySearch(found, p.id); !ok {
+			p.have = false // plugged back, it may read its power-on value
+			return fmt.Errorf("sensors: w1: probe %s: not on the bus (unplugged? found: %s): %w", p.id, w1List(found), os.ErrNotExist)
+		}
+		p.locate(w.root)
 		v, err := p.read()
 		if err == nil {
 			err = p.check(v)
@@ -160,6 +182,22 @@ func (w *W1) Sense(r *reading.Reading) error {
 		}
 	}
 	return nil
+}
+
+func w1List(ids []string) string {
+	if len(ids) == 0 {
+		return "none"
+	}
+	return strings.Join(ids, ", ")
+}
+
+// locate picks the probe's temperature file, or its w1_slave file on a
+// kernel without one.
+func (p *w1Probe) locate(root string) {
+	p.path, p.slave = filepath.Join(root, w1Dir, p.id, "temperature"), false
+	if _, err := os.Stat(p.path); err != nil {
+		p.path, p.slave = filepath.Join(root, w1Dir, p.id, "w1_slave"), true
+	}
 }
 
 // check rejects v, read from p, if the probe cannot have measured it.

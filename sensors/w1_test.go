@@ -52,22 +52,82 @@ func TestW1(t *testing.T) {
 
 func TestW1Errors(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		o    sensors.W1Opts
-		want string
+		name  string
+		o     sensors.W1Opts
+		want  string
+		sense bool // the error comes from Sense, not NewW1
 	}{
-		{"no bus", sensors.W1Opts{Root: "testdata/w1/none"}, "no 1-Wire bus (is dtoverlay=w1-gpio set?)"},
-		{"no probe", sensors.W1Opts{Root: "testdata/w1/empty"}, "no DS18B20 probe (28-*) in testdata/w1/empty/sys/bus/w1/devices"},
+		{"no bus", sensors.W1Opts{Root: "testdata/w1/none"}, "no 1-Wire bus (is dtoverlay=w1-gpio set?)", false},
+		{"no probe", sensors.W1Opts{Root: "testdata/w1/empty"}, "no DS18B20 probe (28-*) in testdata/w1/empty/sys/bus/w1/devices", true},
 		{"unknown probe", sensors.W1Opts{Root: "testdata/w1/pi", Probes: []string{"28-ffffffffffff"}},
-			`probe "28-ffffffffffff" not on the bus (found: 28-0316a2797aff, 28-0416b0c1f2ff)`},
-		{"bad crc", sensors.W1Opts{Root: "testdata/w1/crc"}, "probe 28-0000075bd3c1: w1_slave: CRC check failed"},
+			`probe 28-ffffffffffff: not on the bus (unplugged? found: 28-0316a2797aff, 28-0416b0c1f2ff)`, true},
+		{"bad crc", sensors.W1Opts{Root: "testdata/w1/crc"}, "probe 28-0000075bd3c1: w1_slave: CRC check failed", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := sensors.NewW1(&tc.o)
+			w, err := sensors.NewW1(&tc.o)
+			if tc.sense {
+				if err != nil {
+					t.Fatalf("NewW1: %v", err)
+				}
+				_, err = senseValues(t, w)
+			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestW1HotPlug: with no probes listed, a probe plugged in after start is
+// read from the next Sense on; one unplugged fails the Sense, naming it,
+// and reads again once back (not at its power-on value).
+func TestW1HotPlug(t *testing.T) {
+	root := t.TempDir()
+	bus := filepath.Join(root, "sys/bus/w1/devices")
+	if err := os.MkdirAll(filepath.Join(bus, "w1_bus_master1"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	plug := func(id, temp string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(bus, id), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(bus, id, "temperature"), []byte(temp), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := sensors.NewW1(&sensors.W1Opts{Root: root, Names: map[string]string{"28-000000000b0b": "tank"}})
+	if err != nil {
+		t.Fatalf("an empty bus at start: %v", err)
+	}
+	if _, err := senseValues(t, w); err == nil || !strings.Contains(err.Error(), "no DS18B20 probe") {
+		t.Errorf("empty bus: %v", err)
+	}
+	plug("28-000000000b0b", "21500\n")
+	got, err := senseValues(t, w)
+	if err != nil || len(got) != 1 || got[0].Name != "tank" || got[0].Milli != 21500 {
+		t.Errorf("first probe plugged in: %+v, %v", got, err)
+	}
+	plug("28-000000000a0a", "4000\n")
+	got, err = senseValues(t, w)
+	if err != nil || len(got) != 2 || got[0].Name != "28-000000000a0a" || got[0].Milli != 4000 || got[1].Name != "tank" {
+		t.Errorf("second probe plugged in: %+v, %v", got, err)
+	}
+	if err := os.RemoveAll(filepath.Join(bus, "28-000000000b0b")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = senseValues(t, w)
+	if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "probe 28-000000000b0b: not on the bus (unplugged? found: 28-000000000a0a)") {
+		t.Errorf("unplugged: %v", err)
+	}
+	plug("28-000000000b0b", "85000\n") // back, reset by the power cut
+	if _, err := senseValues(t, w); err == nil || !strings.Contains(err.Error(), "power-on value") {
+		t.Errorf("plugged back at 85 °C: %v", err)
+	}
+	plug("28-000000000b0b", "21000\n")
+	got, err = senseValues(t, w)
+	if err != nil || len(got) != 2 || got[1].Milli != 21000 {
+		t.Errorf("plugged back: %+v, %v", got, err)
 	}
 }
 
