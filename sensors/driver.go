@@ -61,7 +61,15 @@ type driver struct {
 	// scan looks, under root ("/" on a real system), for devices of a
 	// driver not on I²C, for `sensorcast scan`. May be nil.
 	scan func(root string) Detected
+
+	// serial is the protocol of a sensor on a serial port; scan
+	// recognises the frames of those that stream.
+	serial *serialProto
 }
+
+// systemScans are scans that serve several drivers (the serial ports),
+// run after the drivers' own.
+var systemScans []func(root string) Detected
 
 // registry holds the drivers by name.
 var registry = map[string]*driver{}
@@ -169,6 +177,9 @@ func ScanSystem(root string) []Detected {
 		if d := registry[n]; d.scan != nil {
 			out = append(out, d.scan(root))
 		}
+	}
+	for _, scan := range systemScans {
+		out = append(out, scan(root))
 	}
 	return out
 }

@@ -83,6 +83,7 @@ func serialDriver(name, doc string, p *serialProto, values []string, valuesDoc s
 		open: func(hw *Hardware, c *Config) (Source, error) {
 			return newSerial(p, SerialOpts{Name: c.Name, Port: c.Port}), nil
 		},
+		serial: p,
 	}
 }
 

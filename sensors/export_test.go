@@ -2,6 +2,7 @@ package sensors
 
 import (
 	"context"
+	"time"
 
 	"github.com/sensorcast/sensorcast/sensors/reading"
 )
@@ -20,3 +21,11 @@ func (p *Poller) PollOnce(name string, r *reading.Reading) {
 
 // OpenSerial opens a serial port as the serial sensors do (raw, 9600 8N1).
 var OpenSerial = openSerial
+
+// SetScanListen sets how long scan listens on a serial port, returning the
+// previous value.
+func SetScanListen(d time.Duration) time.Duration {
+	old := scanListen
+	scanListen = d
+	return old
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -284,3 +285,93 @@ var (
 	_ Source = (*Serial)(nil)
 	_ Halter = (*Serial)(nil)
 )
+
+func init() { systemScans = append(systemScans, scanSerial) }
+
+// scanListen bounds how long scan listens on each serial port.
+var scanListen = 2500 * time.Millisecond
+
+// serialPorts lists the serial ports under root: the Pi's header UART
+// (serial0, serial1) and USB adapters, by their /dev paths.
+func serialPorts(root string) []string {
+	var ports []string
+	for _, pat := range []string{"serial[0-9]", "ttyUSB[0-9]*", "ttyACM[0-9]*"} {
+		ms, _ := filepath.Glob(filepath.Join(root, "dev", pat))
+		for _, m := range ms {
+			ports = append(ports, "/dev/"+filepath.Base(m))
+		}
+	}
+	return ports
+}
+
+// scanSerial listens on each serial port for the frames of a sensor that
+// streams (PMS5003/PMS7003, SDS011), and names it by its frames. It sends
+// nothing: a sensor that answers only when asked (the MH-Z19B) is not
+// found, and nothing else on the port is disturbed.
+func scanSerial(root string) Detected {
+	ports := serialPorts(root)
+	if len(ports) == 0 {
+		return Detected{Heading: "Serial: no port (on a Raspberry Pi, set enable_uart=1 and turn the serial console off)"}
+	}
+	var streaming []*driver
+	for _, n := range Drivers() {
+		if d := registry[n]; d.serial != nil && d.serial.request == nil {
+			streaming = append(streaming, d)
+		}
+	}
+	d := Detected{Present: true, Heading: fmt.Sprintf("Serial: %d port(s), listened to for up to %v each", len(ports), scanListen)}
+	for _, port := range ports {
+		drv, note := listenSerial(filepath.Join(root, port), streaming)
+		d.Items = append(d.Items, port+": "+note)
+		if drv != nil {
+			d.Tables = append(d.Tables, Table{Driver: drv.name, Lines: []string{fmt.Sprintf("port = %q", port)}})
+		}
+	}
+	return d
+}
+
+// listenSerial reads path until a frame of one of drivers arrives or
+// scanListen passes, and says what it heard.
+func listenSerial(path string, drivers []*driver) (*driver, string) {
+	f, err := openSerial(path)
+	if err != nil {
+		return nil, fmt.Sprintf("cannot open: %v", err)
+	}
+	defer f.Close()
+	if err := f.SetReadDeadline(time.Now().Add(scanListen)); err != nil {
+		return nil, err.Error()
+	}
+	var buf []byte
+	var chunk [64]byte
+	for {
+		n, err := f.Read(chunk[:])
+		buf = append(buf, chunk[:n]...)
+		for _, d := range drivers {
+			p := d.serial
+			for b := buf; ; {
+				i, whole := findFrame(b, p.header, p.size)
+				if !whole {
+					break
+				}
+				var r reading.Reading
+				if p.parse(b[i:i+p.size], &r) == nil {
+					chip := p.chip
+					for _, o := range drivers { // the same frames
+						if o != d && bytes.Equal(o.serial.header, p.header) && o.serial.size == p.size {
+							chip += " or " + o.serial.chip
+						}
+					}
+					return d, chip + " (a frame with a valid checksum)"
+				}
+				b = b[i+1:]
+			}
+		}
+		if err != nil || len(buf) > 4096 {
+			break
+		}
+	}
+	if len(buf) > 0 {
+		return nil, fmt.Sprintf("%d bytes, no frame of a sensor sensorcast knows", len(buf))
+	}
+	return nil, "silent (an MH-Z19B answers only when asked: add it by hand)"
+}

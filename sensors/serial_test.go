@@ -336,3 +336,50 @@ func TestSerialConfig(t *testing.T) {
 		t.Errorf("missing port: %v", err)
 	}
 }
+
+// scan names the serial sensors that stream by their frames, on the Pi's
+// UART and USB adapters; a silent port and one that is not a tty are
+// reported as such.
+func TestSerialScan(t *testing.T) {
+	defer sensors.SetScanListen(sensors.SetScanListen(300 * time.Millisecond))
+	root := t.TempDir()
+	dev := filepath.Join(root, "dev")
+	os.Mkdir(dev, 0o755)
+	newPTY(t, filepath.Join(dev, "serial0")).stream(t, []byte{0x42, 0x4D, 0x00}, pmsFrame)
+	newPTY(t, filepath.Join(dev, "ttyUSB0")).stream(t, sdsFrame[3:], sdsFrame)
+	newPTY(t, filepath.Join(dev, "ttyUSB1"))
+	os.WriteFile(filepath.Join(dev, "ttyACM0"), nil, 0o644)
+	var serial *sensors.Detected
+	for _, d := range sensors.ScanSystem(root) {
+		if strings.HasPrefix(d.Heading, "Serial") {
+			serial = &d
+		}
+	}
+	if serial == nil || !serial.Present || serial.Heading != "Serial: 4 port(s), listened to for up to 300ms each" {
+		t.Fatalf("%+v", serial)
+	}
+	want := []string{
+		"/dev/serial0: PMS5003 or PMS7003 (a frame with a valid checksum)",
+		"/dev/ttyUSB0: SDS011 (a frame with a valid checksum)",
+		"/dev/ttyUSB1: silent (an MH-Z19B answers only when asked: add it by hand)",
+		"/dev/ttyACM0: cannot open: ",
+	}
+	for i, w := range want {
+		if i >= len(serial.Items) || !strings.HasPrefix(serial.Items[i], w) {
+			t.Errorf("items %q, want %q", serial.Items, want)
+			break
+		}
+	}
+	var tables []string
+	for _, tb := range serial.Tables {
+		tables = append(tables, tb.Driver+" "+strings.Join(tb.Lines, ";"))
+	}
+	if got := strings.Join(tables, "\n"); got != "pms5003 port = \"/dev/serial0\"\nsds011 port = \"/dev/ttyUSB0\"" {
+		t.Errorf("tables:\n%s", got)
+	}
+	for _, d := range sensors.ScanSystem(t.TempDir()) {
+		if strings.HasPrefix(d.Heading, "Serial") && (d.Present || !strings.HasPrefix(d.Heading, "Serial: no port")) {
+			t.Errorf("no port: %+v", d)
+		}
+	}
+}

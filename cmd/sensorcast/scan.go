@@ -23,7 +23,8 @@ var openScanBus = func(name string) (i2c.BusCloser, error) {
 }
 
 // scan is `sensorcast scan`: it lists what answers on the I²C buses, the
-// 1-Wire bus and the kernel's IIO devices, and prints [[sensor]] tables ready to paste into the config.
+// 1-Wire bus, the kernel's IIO devices and the serial ports (listening for
+// sensors that stream), and prints [[sensor]] tables ready to paste into the config.
 // It fails only if there is no bus at all to scan.
 func scan(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sensorcast scan", flag.ContinueOnError)
@@ -31,7 +32,7 @@ func scan(args []string, stdout, stderr io.Writer) error {
 	buses := fs.String("bus", "", "comma-separated I²C `buses` to scan (default: every /dev/i2c-*)")
 	root := fs.String("root", "/", "`directory` under which /dev and /sys are looked up")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: sensorcast scan [-bus /dev/i2c-1] \n\nLists the devices on the I²C and 1-Wire buses and the kernel's IIO devices, and prints a config for them.\n\n")
+		fmt.Fprintf(stderr, "usage: sensorcast scan [-bus /dev/i2c-1] \n\nLists the devices on the I²C and 1-Wire buses, the kernel's IIO devices and the serial sensors\nthat stream, and prints a config for them.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -111,7 +112,7 @@ func scan(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if scanned == 0 {
-		return errors.New("scan: no I²C bus, 1-Wire bus or IIO device to scan")
+		return errors.New("scan: no I²C bus, 1-Wire bus, IIO device or serial port to scan")
 	}
 	if config.Len() > 0 {
 		fmt.Fprintf(stdout, "\n# Ready to paste into sensorcast.toml:\n%s", config.String())
