@@ -71,6 +71,8 @@ type Stats struct {
 	Dropped   uint64 // readings dropped because the queue was full
 	Lost      uint64 // readings found damaged or missing in the queue file at start
 	Delivered uint64 // readings the broker acknowledged
+	Published uint64 // readings sent to the broker, acknowledged or not (a reading sent again after a lost connection counts again)
+	Connects  uint64 // connections made to the broker; all but the first are reconnects
 	Connected bool
 }
 
@@ -109,6 +111,8 @@ type MQTT struct {
 	availDue  map[string]bool
 	connected bool
 	delivered uint64
+	sent      uint64 // Stats.Published
+	connects  uint64
 	haTimer   *time.Timer
 	closed    bool
 }
@@ -350,7 +354,7 @@ func (m *MQTT) Stats() Stats {
 	n, dropped, lost := m.q.stats()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return Stats{Queued: n, Dropped: dropped, Lost: lost, Delivered: m.delivered, Connected: m.connected}
+	return Stats{Queued: n, Dropped: dropped, Lost: lost, Delivered: m.delivered, Published: m.sent, Connects: m.connects, Connected: m.connected}
 }
 
 func (m *MQTT) poke() {
@@ -442,6 +446,9 @@ func (m *MQTT) setConnected(c bool) {
 	m.q.eager.Store(!c)
 	m.mu.Lock()
 	m.connected = c
+	if c {
+		m.connects++
+	}
 	m.mu.Unlock()
 }
 
@@ -504,6 +511,9 @@ func (m *MQTT) deliver() {
 				ts[i] = m.client.Publish(msg.topic, m.s.qos, m.s.retain, msg.payload)
 			}
 			toks = append(toks, ts)
+			m.mu.Lock()
+			m.sent++
+			m.mu.Unlock()
 		}
 		done := 0
 		var failed error

@@ -257,7 +257,7 @@ func TestTopicsPayloadsAndDiscovery(t *testing.T) {
 	if got := col.wait(t, "sensorcast/pi/status", 2)[1].payload; got != "offline" {
 		t.Errorf("status after Close = %q, want offline", got)
 	}
-	if st := m.Stats(); st.Delivered != 1 || st.Queued != 0 || st.Dropped != 0 {
+	if st := m.Stats(); st.Delivered != 1 || st.Published != 1 || st.Connects != 1 || st.Queued != 0 || st.Dropped != 0 {
 		t.Errorf("stats = %+v", st)
 	}
 }
@@ -447,7 +447,7 @@ func TestReconnectResubscribes(t *testing.T) {
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
-	if st := m.Stats(); st.Delivered != 2 || st.Queued != 0 || !st.Connected {
+	if st := m.Stats(); st.Delivered != 2 || st.Published < 2 || st.Connects != 2 || st.Queued != 0 || !st.Connected {
 		t.Errorf("stats after reconnect = %+v", st)
 	}
 	time.Sleep(200 * time.Millisecond)
