@@ -66,7 +66,7 @@ func TestParseConfigErrors(t *testing.T) {
 		{"bad calibration", "[[sensor]]\ndriver = \"sim\"\n[sensor.filter.humidity]\ncalibrate = [[1.0, 2.0]]\n", `test.toml:3: sensor #1: key "filter.humidity": "calibrate" must be two [raw, true] points`},
 		{"heartbeat without delta", "[[sensor]]\ndriver = \"sim\"\n[sensor.filter.pressure]\nheartbeat = \"1m\"\n", `test.toml:3: sensor #1: key "filter.pressure": "heartbeat" needs "delta"`},
 		{"filter of no value", "[[sensor]]\ndriver = \"sht3x\"\n\n  [sensor.filter.temprature]\n  offset = 1\n", `test.toml:4: sensor #1: key "filter.temprature": the sht3x driver has no value "temprature" (it has: temperature, humidity)`},
-		{"option of another driver", "[[sensor]]\ndriver = \"sht3x\"\nline = \"GPIO4\"\n", `test.toml:3: sensor #1: key "line": is for driver "gpio", not "sht3x"`},
+		{"option of another driver", "[[sensor]]\ndriver = \"sht3x\"\nline = \"GPIO4\"\n", `test.toml:3: sensor #1: key "line": is for driver "gpio" or "pulse", not "sht3x"`},
 		{"duplicate name", "[[sensor]]\ndriver = \"sim\"\n[[sensor]]\ndriver = \"sim\"\n", `test.toml:3: sensor #2: name "sim" already used by sensor #1`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
