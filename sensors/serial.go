@@ -254,6 +254,41 @@ func setRaw9600(f *os.File) error {
 	return ioErr
 }
 
+// getTermios returns the settings of the tty at path.
+func getTermios(path string) (*unix.Termios, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var t *unix.Termios
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) { t, ioErr = unix.IoctlGetTermios(int(fd), unix.TCGETS) }); err != nil {
+		return nil, err
+	}
+	if ioErr != nil {
+		return nil, fmt.Errorf("%s: not a serial port: %w", path, ioErr)
+	}
+	return t, nil
+}
+
+// setTermios sets f's tty settings to t.
+func setTermios(f *os.File, t *unix.Termios) error {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) { ioErr = unix.IoctlSetTermios(int(fd), unix.TCSETS, t) }); err != nil {
+		return err
+	}
+	return ioErr
+}
+
 // flushInput discards what f received and has not been read.
 func flushInput(f *os.File) error {
 	rc, err := f.SyscallConn()
@@ -333,11 +368,20 @@ func scanSerial(root string) Detected {
 // listenSerial reads path until a frame of one of drivers arrives or
 // scanListen passes, and says what it heard.
 func listenSerial(path string, drivers []*driver) (*driver, string) {
+	// The port may be another program's (a serial console at 115200
+	// baud): its settings are put back as they were.
+	saved, err := getTermios(path)
+	if err != nil {
+		return nil, fmt.Sprintf("cannot open: %v", err)
+	}
 	f, err := openSerial(path)
 	if err != nil {
 		return nil, fmt.Sprintf("cannot open: %v", err)
 	}
-	defer f.Close()
+	defer func() {
+		setTermios(f, saved)
+		f.Close()
+	}()
 	if err := f.SetReadDeadline(time.Now().Add(scanListen)); err != nil {
 		return nil, err.Error()
 	}

@@ -347,7 +347,14 @@ func TestSerialScan(t *testing.T) {
 	os.Mkdir(dev, 0o755)
 	newPTY(t, filepath.Join(dev, "serial0")).stream(t, []byte{0x42, 0x4D, 0x00}, pmsFrame)
 	newPTY(t, filepath.Join(dev, "ttyUSB0")).stream(t, sdsFrame[3:], sdsFrame)
-	newPTY(t, filepath.Join(dev, "ttyUSB1"))
+	// A console at 115200 baud, canonical, with echo: scan leaves it so.
+	console := newPTY(t, filepath.Join(dev, "ttyUSB1"))
+	before := termios(t, console.hold)
+	before.Lflag |= unix.ICANON | unix.ECHO
+	before.Cflag = before.Cflag&^unix.CBAUD | unix.B115200
+	before.Ispeed, before.Ospeed = unix.B115200, unix.B115200
+	setTermios(t, console.hold, before)
+	before = termios(t, console.hold)
 	os.WriteFile(filepath.Join(dev, "ttyACM0"), nil, 0o644)
 	var serial *sensors.Detected
 	for _, d := range sensors.ScanSystem(root) {
@@ -370,6 +377,9 @@ func TestSerialScan(t *testing.T) {
 			break
 		}
 	}
+	if after := termios(t, console.hold); *after != *before {
+		t.Errorf("scan changed the console's settings:\n%+v\nwas\n%+v", after, before)
+	}
 	var tables []string
 	for _, tb := range serial.Tables {
 		tables = append(tables, tb.Driver+" "+strings.Join(tb.Lines, ";"))
@@ -381,5 +391,27 @@ func TestSerialScan(t *testing.T) {
 		if strings.HasPrefix(d.Heading, "Serial") && (d.Present || !strings.HasPrefix(d.Heading, "Serial: no port")) {
 			t.Errorf("no port: %+v", d)
 		}
+	}
+}
+
+func termios(t *testing.T, f *os.File) *unix.Termios {
+	t.Helper()
+	rc, _ := f.SyscallConn()
+	var tio *unix.Termios
+	var err error
+	rc.Control(func(fd uintptr) { tio, err = unix.IoctlGetTermios(int(fd), unix.TCGETS) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tio
+}
+
+func setTermios(t *testing.T, f *os.File, tio *unix.Termios) {
+	t.Helper()
+	rc, _ := f.SyscallConn()
+	var err error
+	rc.Control(func(fd uintptr) { err = unix.IoctlSetTermios(int(fd), unix.TCSETS, tio) })
+	if err != nil {
+		t.Fatal(err)
 	}
 }
