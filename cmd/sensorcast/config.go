@@ -22,7 +22,8 @@ type Config struct {
 	Sensors []SensorConfig `toml:"sensor"` // one [[sensor]] table each
 	History HistoryConfig  `toml:"history"`
 	HTTP    HTTPConfig     `toml:"http"`
-	MQTT    *bridge.Config `toml:"mqtt"` // the [mqtt] table; nil: no bridge unless -mqtt
+	Metrics MetricsConfig  `toml:"metrics"` // see observe.go
+	MQTT    *bridge.Config `toml:"mqtt"`    // the [mqtt] table; nil: no bridge unless -mqtt
 }
 
 // HTTPConfig is the [http] table: who may read the dashboard, the API and

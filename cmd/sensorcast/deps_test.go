@@ -33,6 +33,7 @@ var depsRules = []rule{
 	{mod + "/dashboard/...", []string{mod + "/dashboard/..."}, "the dashboard knows the WebSocket only as a URL path: standard library only"},
 	{mod + "/cmd/sensorcast/internal/hub", []string{mod + "/sensors/reading"}, "the hub sees only readings; its sinks are interfaces"},
 	{mod + "/cmd/sensorcast/internal/access", nil, "admission sees only HTTP requests and connections: standard library only"},
+	{mod + "/cmd/sensorcast/internal/metrics", nil, "the exposition format knows nothing of what it reports: standard library only"},
 	{mod + "/bridge/...", []string{mod + "/bridge/...", mod + "/sensors/reading", "github.com/eclipse/paho.mqtt.golang/...", "golang.org/x/net/...", "golang.org/x/sync/...", "github.com/gorilla/websocket/..."},
 		"the bridge builds and tests on any machine: readings and paho (with its own dependencies) only, never sensors or periph"},
 	{mod + "/sensors/...", []string{mod + "/sensors/...", "periph.io/x/...", "github.com/BurntSushi/toml/...", "golang.org/x/sys/..."},

@@ -182,12 +182,19 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 
+	obs := &observer{start: time.Now(), ws: wsSrv, hub: h, poller: poller, guard: guard}
+	if br != nil {
+		obs.bridge = br
+	}
+	if obs.scrape, err = cfg.Metrics.loadScrapeToken(); err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
 	httpSrv := &http.Server{
-		Handler:           newMux(wsSrv, h, guard, cfg.HTTP.MaxHistory),
+		Handler:           obs.handler(newMux(wsSrv, h, guard, cfg.HTTP.MaxHistory), guard.Handler),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		// Every response but the WebSocket's is written at once; the
@@ -212,6 +219,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	// net/http allocates its per-connection buffers (see ws.Intercept);
 	// everything else goes to httpSrv.
 	go func() { serveErr <- httpSrv.Serve(wsSrv.Intercept(ln, wsPath)) }()
+	obs.serving.Store(true)
 	log.Info("sensorcast started", "version", version, "device", cfg.Device,
 		"addr", ln.Addr().String(), "sensors", len(sources))
 	if tok := guard.Token(); tok != "" {
