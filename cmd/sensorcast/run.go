@@ -71,6 +71,8 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	stateDir := fs.String("state", "", "`directory` for the access token and the MQTT bridge's on-disk queue (default $STATE_DIRECTORY, else ~/.local/state/sensorcast)")
 	historyWindow := fs.Duration("history-window", 0, "how far back the dashboard's charts reach (default 1h, or the config's [history] window)")
 	historyPoints := fs.Int("history-points", 0, "most points kept per value; denser readings are averaged (default 3600, or the config's [history] points)")
+	logFormat := fs.String("log-format", "text", "log line `format`: text (key=value) or json (one object a line)")
+	logLevel := fs.String("log-level", "info", "least `level` logged: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
@@ -87,7 +89,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return nil
 	}
 
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	log, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintf(stderr, "sensorcast: %v\n", err)
+		return errUsage
+	}
 	cfg := defaultConfig()
 	if *configPath != "" {
 		c, err := loadConfig(*configPath)
