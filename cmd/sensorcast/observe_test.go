@@ -141,7 +141,7 @@ func TestMetricsConfigErrors(t *testing.T) {
 }
 
 // newTestObserver returns an observer of a poller of src, not yet serving.
-func newTestObserver(t *testing.T, src sensors.Source) (*observer, *sensors.Poller) {
+func newTestObserver(t testing.TB, src sensors.Source) (*observer, *sensors.Poller) {
 	h := hub.New(&hub.Options{Device: "pi", Sensors: []hub.SensorInfo{{Name: src.Name(), Interval: time.Second}}})
 	p := sensors.NewPoller(&sensors.PollerOptions{Device: "pi", OnReading: h.Publish, OnStatus: h.SetStatus})
 	if err := p.Add(src, time.Second); err != nil {
@@ -246,4 +246,23 @@ func TestMetricsBridgeAndValues(t *testing.T) {
 			t.Errorf("%d sensorcast_sensor_reads_total samples, want 1", n)
 		}
 	})
+}
+
+// BenchmarkMetricsBody: one scrape's work (the figures in package
+// metrics' doc): a sensor with three values, no bridge.
+func BenchmarkMetricsBody(b *testing.B) {
+	src := &sensortest.Script{Sensor: "sim", Loop: true, Steps: []sensortest.Step{sensortest.OK(
+		reading.Value{Name: "temperature", Unit: reading.Celsius, Milli: 21_500},
+		reading.Value{Name: "humidity", Unit: reading.Percent, Milli: 45_500},
+		reading.Value{Name: "pressure", Unit: reading.HPa, Milli: 1_013_250},
+	)}}
+	o, _ := newTestObserver(b, src)
+	var r reading.Reading
+	r.Reset("pi", "sim", time.Now())
+	src.Sense(&r)
+	o.hub.Publish(&r)
+	b.ReportAllocs()
+	for b.Loop() {
+		o.metricsBody()
+	}
 }
