@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"strings"
@@ -18,11 +19,17 @@ type Config struct {
 	// ssl://host:8883 (or mqtts://, tls://), ws://host/mqtt or wss://.
 	Broker string `toml:"broker"`
 	// ClientID identifies the session on the broker; default
-	// "sensorcast-<device>".
+	// "sensorcast-" and 12 hex digits unique to the install (see
+	// DefaultClientID). Two clients with one ID take turns: the broker
+	// drops the first when the second connects.
 	ClientID string `toml:"client_id"`
 	// Username, and the password read from the file PasswordFile (trailing
 	// newline removed) or from the environment variable named PasswordEnv.
-	// The password is never logged.
+	// The password is never logged. PasswordFile, like KeyFile, must not
+	// be readable by group or others (as Mosquitto requires of its own):
+	// chmod 600, owned by the service's user. A password sent over plain
+	// tcp:// or ws:// is logged as a warning at start: anyone on the path
+	// can read it.
 	Username     string `toml:"username"`
 	PasswordFile string `toml:"password_file"`
 	PasswordEnv  string `toml:"password_env"`
@@ -54,6 +61,12 @@ type Config struct {
 	// readings of the last SyncInterval that the broker had not taken yet;
 	// a longer interval means fewer writes to the SD card.
 	SyncInterval time.Duration `toml:"sync_interval"`
+	// MaxPacketSize is the largest inbound MQTT packet accepted, in bytes
+	// (its remaining length); default 256 KiB, at least 16 KiB. A larger
+	// packet (a huge retained message on a topic the bridge subscribes
+	// to) closes the connection before it is read into memory, and is
+	// counted (Stats.Oversized) and logged.
+	MaxPacketSize int `toml:"max_packet_size"`
 	// ReconnectMax caps the wait between connection attempts, which doubles
 	// from one second; default 30s.
 	ReconnectMax time.Duration `toml:"reconnect_max"`
@@ -98,6 +111,8 @@ type settings struct {
 	reconnectMax    time.Duration
 	syncInterval    time.Duration
 	tls             *tls.Config
+	maxPacket       int64
+	warnings        []string // logged at start
 }
 
 func boolOr(p *bool, def bool) bool {
@@ -160,6 +175,14 @@ func (c *Config) check(device string) (*settings, error) {
 	if s.queue == 0 {
 		s.queue = DefaultQueue
 	}
+	switch mp := c.MaxPacketSize; {
+	case mp == 0:
+		s.maxPacket = DefaultMaxPacketSize
+	case mp < MinMaxPacketSize || mp > MaxMaxPacketSize:
+		return nil, fmt.Errorf("mqtt: max_packet_size %d: must be between %d and %d bytes", mp, MinMaxPacketSize, MaxMaxPacketSize)
+	default:
+		s.maxPacket = int64(mp)
+	}
 	if s.reconnectMax < 0 {
 		return nil, fmt.Errorf("mqtt: reconnect_max %v: must be positive", s.reconnectMax)
 	}
@@ -186,16 +209,13 @@ func (c *Config) check(device string) (*settings, error) {
 			return nil, fmt.Errorf("mqtt: %s %q: no +, #, NUL, or leading or trailing /", k, v)
 		}
 	}
-	if s.clientID == "" {
-		s.clientID = "sensorcast-" + device
-	}
 	switch {
 	case c.PasswordFile != "" && c.PasswordEnv != "":
 		return nil, errors.New("mqtt: password_file and password_env: give only one")
 	case c.PasswordFile != "":
-		b, err := os.ReadFile(c.PasswordFile)
+		b, err := readSecret("password_file", c.PasswordFile)
 		if err != nil {
-			return nil, fmt.Errorf("mqtt: password_file: %w", err)
+			return nil, err
 		}
 		s.password = strings.TrimRight(string(b), "\r\n")
 	case c.PasswordEnv != "":
@@ -211,6 +231,12 @@ func (c *Config) check(device string) (*settings, error) {
 	tlsSet := c.CAFile != "" || c.CertFile != "" || c.KeyFile != "" || c.ServerName != "" || c.InsecureSkipVerify
 	if tlsSet && !secure {
 		return nil, fmt.Errorf("mqtt: TLS settings given but broker %q is not ssl://, mqtts://, tls:// or wss://", u.Redacted())
+	}
+	if s.password != "" && !secure {
+		s.warnings = append(s.warnings, fmt.Sprintf("mqtt: the password goes to %s in clear text over %s://: anyone on the network path can read it; use ssl:// or wss://", u.Redacted(), u.Scheme))
+	}
+	if c.InsecureSkipVerify {
+		s.warnings = append(s.warnings, "mqtt: insecure_skip_verify = true: the broker's certificate is not checked, so anyone on the network path can read and change the traffic, password included")
 	}
 	if secure {
 		t, err := c.tlsConfig()
@@ -243,11 +269,45 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 		return nil, errors.New("mqtt: cert_file and key_file go together")
 	}
 	if c.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		certPEM, err := os.ReadFile(c.CertFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt: cert_file: %w", err)
+		}
+		keyPEM, err := readSecret("key_file", c.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		cert, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			return nil, fmt.Errorf("mqtt: cert_file/key_file: %w", err)
 		}
 		t.Certificates = []tls.Certificate{cert}
 	}
 	return t, nil
+}
+
+// readSecret reads a password or key file, refusing one that group or
+// others may read or write, as Mosquitto does: a secret another local
+// user can read is not one. The mode checked is the opened file's.
+func readSecret(key, path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: %s: %w", key, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: %s: %w", key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("mqtt: %s %s: not a regular file", key, path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("mqtt: %s %s: mode %04o lets group or others read or change it; run chmod 600 %s (owned by the user sensorcast runs as)", key, path, perm, path)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 1<<20))
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: %s: %w", key, err)
+	}
+	return b, nil
 }

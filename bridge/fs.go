@@ -3,6 +3,7 @@ package bridge
 import (
 	"io"
 	"os"
+	"syscall"
 )
 
 // fsys is what the queue needs of the file system. The queue reaches the
@@ -25,11 +26,13 @@ type file interface {
 	Close() error
 }
 
-// osFS is the real file system.
+// osFS is the real file system. It never follows a symbolic link in a
+// file's last element: one planted in the state directory would make the
+// service write where it points.
 type osFS struct{}
 
 func (osFS) OpenFile(name string, flag int, perm os.FileMode) (file, error) {
-	f, err := os.OpenFile(name, flag, perm)
+	f, err := os.OpenFile(name, flag|syscall.O_NOFOLLOW, perm)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
@@ -61,7 +62,7 @@ func (m *MQTT) clearLeftovers() {
 	keep := map[string]topicRecord{}
 	if !m.cleaned {
 		var old []topicRecord
-		b, err := os.ReadFile(path)
+		b, err := readNoFollow(path, 16<<20)
 		if err == nil {
 			err = json.Unmarshal(b, &old)
 		}
@@ -119,7 +120,7 @@ func (m *MQTT) clearLeftovers() {
 	})
 	b, _ := json.MarshalIndent(list, "", " ")
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err == nil {
+	if err := writeNoFollow(tmp, b); err == nil {
 		err = os.Rename(tmp, path)
 		if err != nil {
 			m.log.Warn("mqtt: cannot save the list of retained topics", "file", path, "err", err)
@@ -127,4 +128,18 @@ func (m *MQTT) clearLeftovers() {
 	} else {
 		m.log.Warn("mqtt: cannot save the list of retained topics", "file", path, "err", err)
 	}
+}
+
+// writeNoFollow writes b to a new or truncated file, mode 0600, refusing a
+// symbolic link in its last element.
+func writeNoFollow(path string, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

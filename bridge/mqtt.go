@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -73,6 +74,7 @@ type Stats struct {
 	Delivered uint64 // readings the broker acknowledged
 	Published uint64 // readings sent to the broker, acknowledged or not (a reading sent again after a lost connection counts again)
 	Connects  uint64 // connections made to the broker; all but the first are reconnects
+	Oversized uint64 // inbound packets over max_packet_size (each closed the connection)
 	Connected bool
 }
 
@@ -97,6 +99,17 @@ type MQTT struct {
 
 	wake, lost, stop chan struct{}
 	wg               sync.WaitGroup
+
+	// An inbound packet over max_packet_size closes the connection (see
+	// limitConn). If the subscriptions brought it (a huge retained
+	// message), subscribing again would bring it again at every connect:
+	// instead the next connections do without them for subsPause, which
+	// doubles (1 min to 1 h) while it keeps happening.
+	oversized  atomic.Uint64
+	tooBig     atomic.Bool   // on the current connection
+	subsAt     time.Time     // no subscriptions before; the loop's goroutine only
+	subsPause  time.Duration // the loop's goroutine only
+	subscribed bool          // on the current connection; the loop's goroutine only
 
 	mu        sync.Mutex
 	sensors   map[string]time.Duration   // name → longest legitimate gap (< 0: none)
@@ -145,9 +158,20 @@ func build(o *Options, fs fsys) (*MQTT, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNames(o.Device, o.Sensors); err != nil {
+		return nil, err
+	}
+	if s.clientID == "" {
+		if s.clientID, err = defaultClientID(machineIDFiles, o.StateDir); err != nil {
+			return nil, err
+		}
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	for _, w := range s.warnings {
+		log.Warn(w)
 	}
 	q, err := openQueue(o.StateDir, s.queue, fs, log)
 	if err != nil {
@@ -236,6 +260,7 @@ func build(o *Options, fs fsys) (*MQTT, error) {
 	if s.tls != nil {
 		po.SetTLSConfig(s.tls)
 	}
+	po.SetCustomOpenConnectionFn(openConn(s.maxPacket, m.onOversize))
 	m.client = paho.NewClient(po)
 	return m, nil
 }
@@ -354,7 +379,7 @@ func (m *MQTT) Stats() Stats {
 	n, dropped, lost := m.q.stats()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return Stats{Queued: n, Dropped: dropped, Lost: lost, Delivered: m.delivered, Published: m.sent, Connects: m.connects, Connected: m.connected}
+	return Stats{Queued: n, Dropped: dropped, Lost: lost, Delivered: m.delivered, Published: m.sent, Connects: m.connects, Oversized: m.oversized.Load(), Connected: m.connected}
 }
 
 func (m *MQTT) poke() {
@@ -434,6 +459,7 @@ func (m *MQTT) loop() {
 		m.setConnected(true)
 		m.deliver()
 		m.setConnected(false)
+		m.afterConnection()
 		select {
 		case <-m.stop:
 			return
@@ -455,20 +481,8 @@ func (m *MQTT) setConnected(c bool) {
 // deliver runs while connected: it subscribes, announces, and sends the
 // queue in order. It returns when the connection is lost or on Close.
 func (m *MQTT) deliver() {
-	if m.s.discovery {
-		// A clean session forgets subscriptions: subscribe on every connect.
-		dp := m.s.discoveryPrefix
-		for topic, h := range map[string]paho.MessageHandler{
-			dp + "/status":                                m.onHAStatus,
-			dp + "/sensor/" + m.node + "/+/config":        m.onOldConfig,
-			dp + "/binary_sensor/" + m.node + "/+/config": m.onOldConfig,
-		} {
-			t := m.client.Subscribe(topic, 1, h)
-			if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
-				m.log.Warn("mqtt: subscribe failed; Home Assistant restarts will not be noticed until the next connect", "topic", topic, "err", t.Error())
-			}
-		}
-	}
+	m.subscribed = false
+	m.subscribe()
 	if !m.publishWait(m.statusTopic, true, []byte(Online)) {
 		return
 	}
@@ -486,6 +500,7 @@ func (m *MQTT) deliver() {
 
 	const window = 32
 	for {
+		m.subscribe()
 		m.sendDue()
 		batch := m.q.peek(window)
 		if len(batch) == 0 {
@@ -493,6 +508,9 @@ func (m *MQTT) deliver() {
 			case <-m.wake:
 				continue
 			case <-m.lost:
+				if !m.isLost() {
+					continue
+				}
 				return
 			case <-m.stop:
 				return
@@ -550,9 +568,69 @@ func (m *MQTT) deliver() {
 		case <-m.stop:
 			return
 		case <-m.lost:
-			return
+			if m.isLost() {
+				return
+			}
 		default:
 		}
+	}
+}
+
+// isLost reports whether a signal on m.lost is about the current
+// connection. paho calls the connection-lost handler on a goroutine of its
+// own once its status already says disconnected, so the loop may have
+// connected again when a lost connection's signal arrives; that one is
+// stale and ignored.
+func (m *MQTT) isLost() bool { return !m.client.IsConnectionOpen() }
+
+// subscribe subscribes to Home Assistant's status and, without a
+// StateDir, to this node's discovery configs, unless done on this
+// connection already or paused after an oversized packet.
+func (m *MQTT) subscribe() {
+	if !m.s.discovery || m.subscribed || time.Now().Before(m.subsAt) {
+		return
+	}
+	m.subscribed = true
+	// A clean session forgets subscriptions: subscribe on every connect.
+	dp := m.s.discoveryPrefix
+	topics := map[string]paho.MessageHandler{dp + "/status": m.onHAStatus}
+	if m.state == "" {
+		// With a StateDir, the list of what this install published is
+		// what is cleared (clearLeftovers): never the configs of another
+		// install that has the same device name.
+		topics[dp+"/sensor/"+m.node+"/+/config"] = m.onOldConfig
+		topics[dp+"/binary_sensor/"+m.node+"/+/config"] = m.onOldConfig
+	}
+	for topic, h := range topics {
+		t := m.client.Subscribe(topic, 1, h)
+		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+			m.log.Warn("mqtt: subscribe failed; Home Assistant restarts will not be noticed until the next connect", "topic", topic, "err", t.Error())
+		}
+	}
+}
+
+// onOversize counts and logs an inbound packet refused by limitConn.
+func (m *MQTT) onOversize(o oversize) {
+	m.oversized.Add(1)
+	m.tooBig.Store(true)
+	args := []any{"type", packetNames[o.kind], "size_at_least", o.size, "max_packet_size", m.s.maxPacket}
+	if o.topic != "" {
+		args = append(args, "topic", o.topic)
+	}
+	m.log.Warn("mqtt: the broker sent a packet over max_packet_size; closing the connection", args...)
+}
+
+// afterConnection pauses the subscriptions when an oversized packet ended
+// the connection that had them, and ends the pause once a connection with
+// them ended otherwise.
+func (m *MQTT) afterConnection() {
+	switch {
+	case m.tooBig.Swap(false) && m.subscribed:
+		m.subsPause = min(max(2*m.subsPause, time.Minute), time.Hour)
+		m.subsAt = time.Now().Add(m.subsPause)
+		m.log.Warn("mqtt: a subscription brought a packet over max_packet_size (a huge retained message?); reconnecting without subscriptions: Home Assistant restarts go unnoticed until they are back", "retry_in", m.subsPause)
+	case m.subscribed:
+		m.subsPause = 0
 	}
 }
 
@@ -564,7 +642,10 @@ func (m *MQTT) publishWait(topic string, retain bool, payload []byte) bool {
 	case <-m.stop:
 		return false
 	case <-m.lost:
-		return false
+		if m.isLost() {
+			return false
+		}
+		t.Wait() // a stale signal: the connection is up
 	}
 	if err := t.Error(); err != nil {
 		m.log.Warn("mqtt: publish", "topic", topic, "err", err)
@@ -614,6 +695,12 @@ func (m *MQTT) sendDue() {
 		case <-m.stop:
 			return
 		case <-m.lost:
+			if !m.isLost() { // stale: the connection is up
+				if !t.WaitTimeout(20 * time.Second) {
+					return
+				}
+				continue
+			}
 			select { // for deliver to see
 			case m.lost <- struct{}{}:
 			default:

@@ -286,30 +286,55 @@ func TestValuesOnlyAndOptions(t *testing.T) {
 	}
 }
 
+// TestRemovedSensorDiscoveryCleared: without a StateDir, a retained
+// config of this node's name whose sensor is not configured is cleared.
+// With one, only what this install published (its list) is cleared: a
+// config of the same name that it never published is another install's,
+// a Pi still named like this one, and is left alone.
 func TestRemovedSensorDiscoveryCleared(t *testing.T) {
 	t.Parallel()
-	b := mosquittotest.Start(t, nil)
-	pre := subscribe(t, b.URL)
-	old := "homeassistant/sensor/pi/gone_temperature/config"
-	other := "homeassistant/sensor/otherpi/x_temperature/config"
-	for _, tp := range []string{old, other} {
-		pre.c.Publish(tp, 1, true, `{"state_topic":"sensorcast/pi/gone","unique_id":"x"}`).Wait()
-	}
-	col := subscribe(t, b.URL, "homeassistant/#")
-	col.wait(t, old, 1)
-	m := newBridge(t, bridge.Config{Broker: b.URL}, nil)
-	m.PublishReading(simReading())
-	got := col.wait(t, old, 2)
-	if got[1].payload != "" {
-		t.Errorf("removed sensor's config: %q, want an empty payload", got[1].payload)
-	}
-	col.wait(t, "homeassistant/sensor/pi/sim_temperature/config", 1)
-	time.Sleep(200 * time.Millisecond)
-	if n := len(col.on(other)); n != 1 {
-		t.Errorf("another node's config was touched: %v", col.on(other))
-	}
-	if n := len(col.on("homeassistant/sensor/pi/sim_temperature/config")); n != 1 {
-		t.Errorf("configured sensor's config cleared or repeated: %v", col.on("homeassistant/sensor/pi/sim_temperature/config"))
+	for _, withState := range []bool{false, true} {
+		b := mosquittotest.Start(t, nil)
+		pre := subscribe(t, b.URL)
+		old := "homeassistant/sensor/pi/gone_temperature/config"
+		other := "homeassistant/sensor/otherpi/x_temperature/config"
+		for _, tp := range []string{old, other} {
+			pre.c.Publish(tp, 1, true, `{"state_topic":"sensorcast/pi/gone","unique_id":"x"}`).Wait()
+		}
+		col := subscribe(t, b.URL, "homeassistant/#")
+		col.wait(t, old, 1)
+		state := ""
+		if withState {
+			state = t.TempDir()
+		}
+		m, err := bridge.New(&bridge.Options{
+			Config: bridge.Config{Broker: b.URL}, Device: "pi", Version: "v1",
+			Sensors: []bridge.Sensor{{Name: "sim", Interval: 1500 * time.Millisecond}}, StateDir: state,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		m.PublishReading(simReading())
+		col.wait(t, "homeassistant/sensor/pi/sim_temperature/config", 1)
+		if withState {
+			time.Sleep(500 * time.Millisecond)
+			if got := col.on(old); len(got) != 1 {
+				t.Errorf("with a StateDir, a config this install never published was touched: %v", got)
+			}
+			continue
+		}
+		got := col.wait(t, old, 2)
+		if got[1].payload != "" {
+			t.Errorf("removed sensor's config: %q, want an empty payload", got[1].payload)
+		}
+		time.Sleep(200 * time.Millisecond)
+		if n := len(col.on(other)); n != 1 {
+			t.Errorf("another node's config was touched: %v", col.on(other))
+		}
+		if n := len(col.on("homeassistant/sensor/pi/sim_temperature/config")); n != 1 {
+			t.Errorf("configured sensor's config cleared or repeated: %v", col.on("homeassistant/sensor/pi/sim_temperature/config"))
+		}
 	}
 }
 

@@ -32,6 +32,7 @@ import (
 var (
 	Mosquitto       = "/usr/sbin/mosquitto"
 	MosquittoPasswd = "/usr/bin/mosquitto_passwd"
+	MosquittoPub    = "/usr/bin/mosquitto_pub"
 )
 
 // Require skips t when program is missing, or fails it under CI=true.
