@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -28,7 +29,10 @@ func startBridge(cfg *Config, mqttURL, stateDir, configPath string, infos []hub.
 		bc.Broker = mqttURL
 	}
 	if stateDir == "" {
-		stateDir = defaultStateDir()
+		var err error
+		if stateDir, err = defaultStateDir(); err != nil {
+			return nil, err
+		}
 	}
 	sensors := make([]bridge.Sensor, len(infos))
 	for i, s := range infos {
@@ -64,21 +68,24 @@ func startBridge(cfg *Config, mqttURL, stateDir, configPath string, infos []hub.
 	return br, nil
 }
 
-// defaultStateDir is where the bridge keeps its queue: systemd's
+// defaultStateDir is -state's default, where the access token, the MQTT
+// bridge's queue and client ID and the pulse counters are kept: systemd's
 // $STATE_DIRECTORY (StateDirectory= in the unit), else $XDG_STATE_HOME or
-// ~/.local/state, under sensorcast/.
-func defaultStateDir() string {
+// ~/.local/state, under sensorcast/. Without any of them it is an error,
+// never a directory under /tmp: there another local user could create it
+// first, or plant links in it, and read or replace the token.
+func defaultStateDir() (string, error) {
 	if d := os.Getenv("STATE_DIRECTORY"); d != "" {
 		first, _, _ := strings.Cut(d, ":")
-		return first
+		return first, nil
 	}
-	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
-		return filepath.Join(d, "sensorcast")
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) { // the XDG spec ignores a relative one
+		return filepath.Join(d, "sensorcast"), nil
 	}
-	if home, err := os.UserHomeDir(); err == nil {
-		return filepath.Join(home, ".local", "state", "sensorcast")
+	if home, err := os.UserHomeDir(); err == nil && filepath.IsAbs(home) {
+		return filepath.Join(home, ".local", "state", "sensorcast"), nil
 	}
-	return filepath.Join(os.TempDir(), "sensorcast-state")
+	return "", errors.New("no state directory: STATE_DIRECTORY, XDG_STATE_HOME and HOME are all unset; give one, or -state <dir> (sensorcast keeps its token and queue there, and not under /tmp, where another user could get at them)")
 }
 
 // hubSinks returns the hub's sinks: the bridge, when it runs.

@@ -453,17 +453,32 @@ func TestNoBridgeWithoutMQTT(t *testing.T) {
 
 func TestDefaultStateDir(t *testing.T) {
 	t.Setenv("STATE_DIRECTORY", "/var/lib/sensorcast:/var/lib/other")
-	if got := defaultStateDir(); got != "/var/lib/sensorcast" {
-		t.Errorf("with STATE_DIRECTORY: %q", got)
+	if got, err := defaultStateDir(); got != "/var/lib/sensorcast" || err != nil {
+		t.Errorf("with STATE_DIRECTORY: %q, %v", got, err)
 	}
 	t.Setenv("STATE_DIRECTORY", "")
 	t.Setenv("XDG_STATE_HOME", "/home/pi/.state")
-	if got := defaultStateDir(); got != "/home/pi/.state/sensorcast" {
-		t.Errorf("with XDG_STATE_HOME: %q", got)
+	if got, err := defaultStateDir(); got != "/home/pi/.state/sensorcast" || err != nil {
+		t.Errorf("with XDG_STATE_HOME: %q, %v", got, err)
 	}
-	t.Setenv("XDG_STATE_HOME", "")
+	t.Setenv("XDG_STATE_HOME", "relative") // ignored, as the XDG spec says
 	t.Setenv("HOME", "/home/pi")
-	if got := defaultStateDir(); got != "/home/pi/.local/state/sensorcast" {
-		t.Errorf("with HOME only: %q", got)
+	if got, err := defaultStateDir(); got != "/home/pi/.local/state/sensorcast" || err != nil {
+		t.Errorf("with HOME only: %q, %v", got, err)
+	}
+	// None of them: an error, never a directory under /tmp.
+	t.Setenv("XDG_STATE_HOME", "")
+	t.Setenv("HOME", "")
+	if got, err := defaultStateDir(); err == nil || got != "" || !strings.Contains(err.Error(), "-state") {
+		t.Errorf("with none: %q, %v; want a clear error", got, err)
+	}
+	var out bytes.Buffer
+	cfg := filepath.Join(t.TempDir(), "c.toml")
+	os.WriteFile(cfg, []byte("listen = \"127.0.0.1:0\"\n"), 0o600)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second) // without the check, run would serve until then
+	defer cancel()
+	err := run(ctx, []string{"-config", cfg}, &out)
+	if err == nil || !strings.Contains(err.Error(), "no state directory") {
+		t.Errorf("run with no state directory: %v", err)
 	}
 }

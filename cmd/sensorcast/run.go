@@ -123,14 +123,16 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 
 	if *stateDir == "" {
-		*stateDir = defaultStateDir()
+		if *stateDir, err = defaultStateDir(); err != nil {
+			return err
+		}
 	}
 	guard, err := newGuard(cfg, *stateDir, log)
 	if err != nil {
 		return err
 	}
 
-	sources, err := openSources(cfg, log)
+	sources, err := openSources(cfg, *stateDir, log)
 	if err != nil {
 		return err
 	}

@@ -24,10 +24,10 @@ type source struct {
 // start: they open their bus or port on each attempt, so a chip that is absent or
 // failing shows as a failing sensor, retried with backoff, and recovers by
 // itself.
-func openSources(cfg *Config, log *slog.Logger) ([]source, error) {
-	// The state directory keeps pulse counters' totals across restarts:
-	// -state's default (run does not pass a -state value here).
-	hw := &sensors.Hardware{Logger: log.With("component", "sensors"), Root: hardwareRoot, StateDir: defaultStateDir()}
+func openSources(cfg *Config, stateDir string, log *slog.Logger) ([]source, error) {
+	// The state directory (-state, resolved by run) keeps pulse counters'
+	// totals across restarts.
+	hw := &sensors.Hardware{Logger: log.With("component", "sensors"), Root: hardwareRoot, StateDir: stateDir}
 	var out []source
 	for i := range cfg.Sensors {
 		sc := &cfg.Sensors[i]

@@ -157,9 +157,13 @@ func tokenCmd(args []string, stdout, stderr io.Writer) error {
 
 // tokenStateDir is where `sensorcast token` looks without -state: the
 // service's directory when run from a shell that has no state directory
-// of its own with a token, else defaultStateDir.
+// of its own with a token, else defaultStateDir; the service's without
+// any state directory of its own.
 func tokenStateDir() string {
-	d := defaultStateDir()
+	d, err := defaultStateDir()
+	if err != nil {
+		return serviceStateDir
+	}
 	if os.Getenv("STATE_DIRECTORY") != "" {
 		return d
 	}
