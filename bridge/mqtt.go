@@ -116,6 +116,7 @@ type MQTT struct {
 	binary    map[string]bool            // sensors whose values are on/off
 	ha        map[string]map[string]HA   // sensor → value → overrides
 	published map[string]topicRecord     // retained topics published in this run
+	info      []Sensor                   // the configured sensors, for the info message (info.go)
 	cleaned   bool                       // the previous run's leftovers are cleared
 	kept      map[string]topicRecord     // leftovers kept: their sensor may still publish them
 	values    map[string][]reading.Value // per sensor, as last announced (Milli unused)
@@ -199,6 +200,7 @@ func build(o *Options, fs fsys) (*MQTT, error) {
 		avail:     make(map[string]bool),
 		availDue:  make(map[string]bool),
 	}
+	m.info = slices.Clone(o.Sensors)
 	for _, sn := range o.Sensors {
 		m.sensors[sn.Name] = sn.gap()
 		m.binary[sn.Name] = sn.Binary
@@ -489,6 +491,9 @@ func (m *MQTT) deliver() {
 	m.mu.Lock()
 	m.published[m.statusTopic] = topicRecord{Topic: m.statusTopic, Node: m.node}
 	m.mu.Unlock()
+	if !m.publishInfo() { // see info.go
+		return
+	}
 	m.mu.Lock()
 	for s := range m.avail {
 		m.availDue[s] = true
