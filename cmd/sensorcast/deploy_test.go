@@ -1,8 +1,10 @@
 package main
 
 import (
+	"crypto/sha256"
 	"debug/buildinfo"
 	"debug/elf"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -70,13 +72,19 @@ func TestSystemdUnit(t *testing.T) {
 	// What the hardware needs must survive further hardening.
 	src, _ := os.ReadFile(unit)
 	for _, want := range []string{
-		"User=sensorcast", "SupplementaryGroups=i2c gpio spi", "StateDirectory=sensorcast",
-		"ConfigurationDirectory=sensorcast", "DevicePolicy=closed", "DeviceAllow=char-i2c rw",
-		"DeviceAllow=char-spidev rw", "DeviceAllow=char-gpiochip rw", "Restart=on-failure",
+		"User=sensorcast", "SupplementaryGroups=i2c gpio dialout", "StateDirectory=sensorcast",
+		"ConfigurationDirectory=sensorcast", "ConfigurationDirectoryMode=0750", "DevicePolicy=closed", "DeviceAllow=char-i2c rw",
+		"DeviceAllow=char-gpiochip rw", "DeviceAllow=char-ttyAMA rw", "DeviceAllow=char-ttyS rw", "Restart=on-failure",
+		// Limits sized for a Pi Zero (512 MB): see the unit for the reasons.
+		"MemoryHigh=96M", "MemoryMax=128M", "TasksMax=64", "LimitNOFILE=2048",
 	} {
 		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(want) + `$`).Match(src) {
 			t.Errorf("unit lacks %q", want)
 		}
+	}
+	// No driver uses SPI or /dev/gpiomem: not granted.
+	if regexp.MustCompile(`(?m)^(DeviceAllow=char-(spidev|bcm2835-gpiomem|rpi-gpiomem)|SupplementaryGroups=.*\bspi\b)`).Match(src) {
+		t.Error("the unit grants SPI or /dev/gpiomem, which no driver uses")
 	}
 	if regexp.MustCompile(`(?m)^PrivateDevices=(yes|true|1)`).Match(src) {
 		t.Error("PrivateDevices= hides the sensors' device nodes")
@@ -200,8 +208,14 @@ func TestInstallScript(t *testing.T) {
 	sh := needTool(t, "sh")
 	script := filepath.Join(deployDir(t), "install.sh")
 	root := t.TempDir()
-	binary := filepath.Join(t.TempDir(), "sensorcast-linux-arm64")
-	os.WriteFile(binary, []byte("#!/bin/sh\necho sensorcast v9\n"), 0o755)
+	bindir := t.TempDir()
+	binary := filepath.Join(bindir, "sensorcast-linux-arm64")
+	setBinary := func(content string) {
+		os.WriteFile(binary, []byte(content), 0o755)
+		sum := sha256.Sum256([]byte(content))
+		os.WriteFile(filepath.Join(bindir, "SHA256SUMS"), []byte(hex.EncodeToString(sum[:])+"  sensorcast-linux-arm64\n"), 0o644)
+	}
+	setBinary("#!/bin/sh\necho sensorcast v9\n")
 	run := func(args ...string) (string, error) {
 		out, err := exec.Command(sh, append([]string{script}, args...)...).CombinedOutput()
 		return string(out), err
@@ -233,7 +247,7 @@ func TestInstallScript(t *testing.T) {
 
 	// Again, over an edited config: idempotent, and the edit survives.
 	os.WriteFile(conf, []byte("# mine\n"), 0o644)
-	os.WriteFile(binary, []byte("#!/bin/sh\necho sensorcast v10\n"), 0o755)
+	setBinary("#!/bin/sh\necho sensorcast v10\n")
 	out, err := run("--root", root, "--binary", binary)
 	if err != nil || !strings.Contains(out, "keeping") {
 		t.Fatalf("reinstall: %v\n%s", err, out)
@@ -263,6 +277,15 @@ func TestInstallScript(t *testing.T) {
 		t.Error("purge kept the config")
 	}
 
+	// A binary that SHA256SUMS does not vouch for is refused.
+	os.WriteFile(binary, []byte("#!/bin/sh\necho tampered\n"), 0o755)
+	if out, err := run("--root", root, "--binary", binary); err == nil || !strings.Contains(out, "does not match") {
+		t.Errorf("tampered binary: %v\n%s", err, out)
+	}
+	os.Remove(filepath.Join(bindir, "SHA256SUMS"))
+	if out, err := run("--root", root, "--binary", binary); err == nil || !strings.Contains(out, "SHA256SUMS not found") {
+		t.Errorf("binary without SHA256SUMS: %v\n%s", err, out)
+	}
 	for _, bad := range [][]string{
 		{"--root", root, "--bogus"},
 		{"--root", root, "--binary", filepath.Join(root, "missing")},

@@ -5,8 +5,9 @@
 #   sudo ./install.sh --uninstall [--purge] [--root DIR]
 #
 # It picks the binary for this machine (sensorcast-linux-arm64, -armv7 or
-# -armv6, looked for next to this script, in ../../bin and in the current
-# folder) unless --binary names one, then installs:
+# -armv6, looked for next to this script only) unless --binary names one,
+# checks it against the SHA256SUMS file beside it (refusing a binary that is
+# not listed or does not match), then installs:
 #   /usr/local/bin/sensorcast
 #   /etc/systemd/system/sensorcast.service   (ExecStart pointed at /usr/local/bin)
 #   /etc/udev/rules.d/60-sensorcast.rules
@@ -63,13 +64,20 @@ pick_binary() {
 	armv6l) name=sensorcast-linux-armv6 ;;
 	*) die "no sensorcast build for $(uname -m); pass --binary FILE" ;;
 	esac
-	for dir in "$here" "$here/../../bin" "$PWD"; do
-		if [ -f "$dir/$name" ]; then
-			echo "$dir/$name"
-			return
-		fi
-	done
-	die "$name not found next to install.sh, in bin/ or here; build it with 'make ${name#sensorcast-linux-}' or pass --binary FILE"
+	[ -f "$here/$name" ] || die "$name not found next to install.sh; put the release's binaries and SHA256SUMS here ('make dist' writes them to dist/) or pass --binary FILE"
+	echo "$here/$name"
+}
+
+# check_sum refuses a binary that the SHA256SUMS file in its directory does
+# not list with its hash.
+check_sum() {
+	dir=$(cd "$(dirname "$1")" && pwd)
+	base=$(basename "$1")
+	[ -f "$dir/SHA256SUMS" ] || die "$dir/SHA256SUMS not found: refusing to install an unchecked binary (it comes with the release; 'make dist' writes it)"
+	want=$(awk -v f="$base" '$2 == f || $2 == "*" f { print $1; exit }' "$dir/SHA256SUMS")
+	[ -n "$want" ] || die "$base is not listed in $dir/SHA256SUMS"
+	got=$(sha256sum "$1" | cut -d' ' -f1)
+	[ "$got" = "$want" ] || die "$1 does not match its line in $dir/SHA256SUMS: a damaged or replaced file; download it again"
 }
 
 # print_url waits (up to 10 s) for the token the service creates at its
@@ -91,6 +99,7 @@ print_url() {
 install_it() {
 	[ -n "$binary" ] || binary=$(pick_binary)
 	[ -f "$binary" ] || die "$binary: no such file"
+	check_sum "$binary"
 	# A binary for another architecture fails here rather than in the service.
 	if [ "$live" = yes ]; then
 		"$binary" -version >/dev/null 2>&1 || die "$binary does not run on this machine ($(uname -m)): wrong build?"
@@ -114,17 +123,17 @@ install_it() {
 		say "dry run into $root: no users, groups or services changed"
 		return
 	fi
-	for group in i2c spi gpio; do
+	for group in i2c gpio dialout; do
 		getent group "$group" >/dev/null || groupadd --system "$group"
 	done
 	if ! getent passwd sensorcast >/dev/null; then
 		useradd --system --user-group --home-dir /var/lib/sensorcast --no-create-home \
 			--shell /usr/sbin/nologin --comment "sensorcast service" sensorcast
 	fi
-	usermod -a -G i2c,spi,gpio sensorcast
+	usermod -a -G i2c,gpio,dialout sensorcast
 	if command -v udevadm >/dev/null 2>&1; then
 		udevadm control --reload-rules || true
-		udevadm trigger --subsystem-match=i2c-dev --subsystem-match=spidev --subsystem-match=gpio || true
+		udevadm trigger --subsystem-match=i2c-dev --subsystem-match=gpio || true
 	fi
 	if has_systemd; then
 		systemctl daemon-reload
