@@ -32,6 +32,8 @@ var depsRules = []rule{
 	{mod + "/ws/...", []string{mod + "/ws/..."}, "ws moves bytes only: standard library only"},
 	{mod + "/dashboard/...", []string{mod + "/dashboard/..."}, "the dashboard knows the WebSocket only as a URL path: standard library only"},
 	{mod + "/cmd/sensorcast/internal/hub", []string{mod + "/sensors/reading"}, "the hub sees only readings; its sinks are interfaces"},
+	{mod + "/cmd/sensorcast/internal/fleet", []string{mod + "/cmd/sensorcast/internal/hub", mod + "/sensors/reading", "github.com/eclipse/paho.mqtt.golang/...", "golang.org/x/net/...", "golang.org/x/sync/...", "github.com/gorilla/websocket/..."},
+		"the fleet mirrors nodes into hubs from MQTT: the hub, readings and paho only; the WebSocket server and HTTP are wired in by the command"},
 	{mod + "/cmd/sensorcast/internal/access", nil, "admission sees only HTTP requests and connections: standard library only"},
 	{mod + "/cmd/sensorcast/internal/metrics", nil, "the exposition format knows nothing of what it reports: standard library only"},
 	{mod + "/bridge/...", []string{mod + "/bridge/...", mod + "/sensors/reading", "github.com/eclipse/paho.mqtt.golang/...", "golang.org/x/net/...", "golang.org/x/sync/...", "github.com/gorilla/websocket/..."},
@@ -128,7 +130,7 @@ func TestDependencyRules(t *testing.T) {
 		t.Skip("runs go list")
 	}
 	deps := moduleDeps(t)
-	for _, p := range []string{mod + "/ws", mod + "/sensors", mod + "/sensors/reading", mod + "/dashboard", mod + "/cmd/sensorcast/internal/hub"} {
+	for _, p := range []string{mod + "/ws", mod + "/sensors", mod + "/sensors/reading", mod + "/dashboard", mod + "/cmd/sensorcast/internal/hub", mod + "/cmd/sensorcast/internal/fleet"} {
 		if _, ok := deps[p]; !ok {
 			t.Errorf("go list did not report %s", p)
 		}
@@ -141,12 +143,13 @@ func TestDependencyRules(t *testing.T) {
 // TestDependencyRulesCatch shows that each kind of forbidden import is caught.
 func TestDependencyRulesCatch(t *testing.T) {
 	bad := map[string][]string{
-		mod + "/ws":                          {mod + "/sensors/reading"},
-		mod + "/dashboard":                   {mod + "/ws"},
-		mod + "/sensors/reading":             {"periph.io/x/conn/v3/physic"},
-		mod + "/cmd/sensorcast/internal/hub": {mod + "/ws"},
-		mod + "/bridge":                      {mod + "/sensors", "periph.io/x/conn/v3"},
-		mod + "/sensors":                     {mod + "/ws"},
+		mod + "/ws":                            {mod + "/sensors/reading"},
+		mod + "/dashboard":                     {mod + "/ws"},
+		mod + "/sensors/reading":               {"periph.io/x/conn/v3/physic"},
+		mod + "/cmd/sensorcast/internal/hub":   {mod + "/ws"},
+		mod + "/cmd/sensorcast/internal/fleet": {mod + "/ws", mod + "/bridge"},
+		mod + "/bridge":                        {mod + "/sensors", "periph.io/x/conn/v3"},
+		mod + "/sensors":                       {mod + "/ws"},
 	}
 	errs := checkDeps(bad)
 	for p := range bad {
