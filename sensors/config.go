@@ -188,6 +188,9 @@ func (c *Config) Validate() error {
 	if c.Name == "" {
 		c.Name = c.Driver
 	}
+	if err := reading.CheckName(c.Name); err != nil {
+		return keyErr("name", "%v", err)
+	}
 	if c.Interval == 0 {
 		c.Interval = info.interval
 	}

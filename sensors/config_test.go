@@ -46,6 +46,8 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{sensors.Config{}, "driver", "missing (one of: ads1015, ads1115, aht20,"},
 		{sensors.Config{Driver: "bme999"}, "driver", `unknown driver "bme999"`},
+		{sensors.Config{Driver: "sim", Name: "green/house"}, "name", `'/' is not allowed in names`},
+		{sensors.Config{Driver: "sim", Name: " sim"}, "name", "begins or ends with a space"},
 		{sensors.Config{Driver: "sim", Interval: time.Millisecond}, "interval", "1ms out of range (at least 10ms)"},
 		{sensors.Config{Driver: "host", Seed: new(int64)}, "seed", `is for driver "sim", not "host"`},
 		{sensors.Config{Driver: "sim", Bus: "/dev/i2c-0"}, "bus", `is for I²C drivers, not "sim"`},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sensorcast/sensorcast/bridge"
 	"github.com/sensorcast/sensorcast/sensors"
+	"github.com/sensorcast/sensorcast/sensors/reading"
 )
 
 // Config is the whole configuration of sensorcast, as read from the TOML
@@ -161,8 +162,13 @@ func parseConfig(path string, src []byte) (*Config, error) {
 	if key, err := c.HTTP.check(); err != nil {
 		return nil, fmt.Errorf("%s:%d: %w", path, lineOfKey(src, key), err)
 	}
+	if c.Device != "" {
+		if err := reading.CheckName(c.Device); err != nil {
+			return nil, fmt.Errorf("%s:%d: device: %w", path, lineOfKey(src, "device"), err)
+		}
+	}
 	headers := sensorHeaderLines(src)
-	seen := make(map[string]int)
+	seen, topics := make(map[string]int), make(map[string]int)
 	for i := range c.Sensors {
 		s := &c.Sensors[i]
 		line, next := 0, len(src)+1
@@ -186,6 +192,13 @@ func parseConfig(path string, src []byte) (*Config, error) {
 			return nil, fmt.Errorf("%s: name %q already used by sensor #%d", where, s.Name, j+1)
 		}
 		seen[s.Name] = i
+		// MQTT topics carry a space in a name as _.
+		topic := strings.ReplaceAll(s.Name, " ", "_")
+		if j, dup := topics[topic]; dup {
+			return nil, fmt.Errorf("%s: name %q and sensor #%d's %q would share MQTT topics (a space is published as _): rename one",
+				where, s.Name, j+1, c.Sensors[j].Name)
+		}
+		topics[topic] = i
 	}
 	return c, nil
 }

@@ -68,6 +68,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"filter of no value", "[[sensor]]\ndriver = \"sht3x\"\n\n  [sensor.filter.temprature]\n  offset = 1\n", `test.toml:4: sensor #1: key "filter.temprature": the sht3x driver has no value "temprature" (it has: temperature, humidity)`},
 		{"option of another driver", "[[sensor]]\ndriver = \"sht3x\"\nline = \"GPIO4\"\n", `test.toml:3: sensor #1: key "line": is for driver "gpio" or "pulse", not "sht3x"`},
 		{"duplicate name", "[[sensor]]\ndriver = \"sim\"\n[[sensor]]\ndriver = \"sim\"\n", `test.toml:3: sensor #2: name "sim" already used by sensor #1`},
+		{"names sharing a topic", "[[sensor]]\ndriver = \"sim\"\nname = \"living room\"\n[[sensor]]\ndriver = \"sim\"\nname = \"living_room\"\n",
+			`test.toml:4: sensor #2: name "living_room" and sensor #1's "living room" would share MQTT topics`},
+		{"bad sensor name", "[[sensor]]\ndriver = \"sim\"\nname = \"a/b\"\n", `test.toml:3: sensor #1: key "name": name "a/b": '/' is not allowed`},
+		{"bad device name", "device = \"green#house\"\n", `test.toml:1: device: name "green#house": '#' is not allowed`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parseConfig("test.toml", []byte(tc.src))
