@@ -24,6 +24,10 @@ var static embed.FS
 // static/index.html; Handler replaces it with Options.WSPath.
 const wsPathPlaceholder = "__SENSORCAST_WS_PATH__"
 
+// modePlaceholder is the content of the sensorcast-mode meta element:
+// "node" or, with Options.Fleet, "fleet".
+const modePlaceholder = "__SENSORCAST_MODE__"
+
 // chartsPlaceholder marks, in static/index.html, where Handler links the
 // chart library when the build put it into static/vendor/ (make assets); a
 // build without it serves the page without charts, and app.js copes.
@@ -68,6 +72,10 @@ type Options struct {
 	// query. Handler only writes it into the page; mount the WebSocket server
 	// at this path yourself. The default is "/ws".
 	WSPath string
+	// Fleet serves the fleet's page (sensorcast fleet): an overview of
+	// every device, and each device's cards and charts at #device=ID,
+	// from the stream at WSPath?device=ID.
+	Fleet bool
 }
 
 // cloneWithDefaults returns a copy of o with defaults filled in, leaving the
@@ -122,6 +130,11 @@ func Handler(o *Options) http.Handler {
 		panic("dashboard: static/index.html must hold the charts placeholder exactly once")
 	}
 	index = bytes.Replace(index, []byte(wsPathPlaceholder), []byte(html.EscapeString(opts.WSPath)), 1)
+	mode := "node"
+	if opts.Fleet {
+		mode = "fleet"
+	}
+	index = bytes.Replace(index, []byte(modePlaceholder), []byte(mode), 1)
 	page := newAsset("index.html", bytes.Replace(index, []byte(chartsPlaceholder), []byte(chartTags(HasCharts())), 1))
 
 	h := &handler{assets: make(map[string]*asset, len(shared)+2)}

@@ -25,6 +25,7 @@ type Config struct {
 	HTTP    HTTPConfig     `toml:"http"`
 	Metrics MetricsConfig  `toml:"metrics"` // see observe.go
 	MQTT    *bridge.Config `toml:"mqtt"`    // the [mqtt] table; nil: no bridge unless -mqtt
+	Fleet   FleetConfig    `toml:"fleet"`   // read by sensorcast fleet only, see fleet.go
 }
 
 // HTTPConfig is the [http] table: who may read the dashboard, the API and
