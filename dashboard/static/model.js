@@ -363,10 +363,69 @@ export function humanise(name) {
   return words.join(" ");
 }
 
-/** Formats a value with its unit; nf is an Intl.NumberFormat. */
+/** Decimals shown per unit: what the sensor's resolution makes worth reading. */
+export const DECIMALS = {
+  "°C": 1, "°F": 1, "%": 1, hPa: 1, V: 2, A: 3, W: 1, lx: 0, ppm: 0, ppb: 0, dBm: 0, "µg/m³": 0, "": 2,
+};
+
+const formats = new Map(); // "locale decimals" -> Intl.NumberFormat
+
+function fmt(nf, decimals) {
+  const locale = nf.resolvedOptions().locale;
+  const key = `${locale} ${decimals}`;
+  let f = formats.get(key);
+  if (!f) formats.set(key, (f = new Intl.NumberFormat(locale, { maximumFractionDigits: decimals })));
+  return f;
+}
+
+const nbsp = "\u00a0";
+
+// Byte units by size: binary steps for MiB and B (as free and df count),
+// decimal ones for MB.
+const BYTES = {
+  B: { base: 1024, steps: ["B", "KiB", "MiB", "GiB", "TiB"] },
+  MiB: { base: 1024, steps: ["MiB", "GiB", "TiB"] },
+  MB: { base: 1000, steps: ["MB", "GB", "TB"] },
+};
+
+/** A duration in seconds as people say it: "12.5 s", "43 min", "2 h 5 min", "3 d 4 h". */
+export function formatDuration(sec, nf) {
+  const neg = sec < 0 ? "-" : "";
+  const a = Math.abs(sec);
+  if (a < 60) return `${neg}${fmt(nf, a < 10 ? 1 : 0).format(a)}${nbsp}s`;
+  const m = Math.floor(a / 60);
+  if (m < 60) return `${neg}${m}${nbsp}min`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return `${neg}${h}${nbsp}h${m % 60 ? ` ${m % 60}${nbsp}min` : ""}`;
+  const d = Math.floor(h / 24);
+  return `${neg}${fmt(nf, 0).format(d)}${nbsp}d${h % 24 ? ` ${h % 24}${nbsp}h` : ""}`;
+}
+
+/**
+ * Formats a value with its unit the way people read it; nf is an
+ * Intl.NumberFormat whose locale is used. Bytes in the largest unit that
+ * keeps the number at least 1 ("22.96 GiB", "812 MiB"), seconds as a
+ * duration ("43 min", "2 h 5 min"), and the decimals of DECIMALS per unit
+ * (up to three for units it does not list, fewer for large numbers).
+ */
 export function formatValue(v, unit, nf) {
-  const n = nf.format(v);
-  return unit ? `${n}\u00a0${unit}` : n;
+  if (!Number.isFinite(v)) return "–";
+  const bytes = BYTES[unit];
+  if (bytes) {
+    let i = 0;
+    let x = v;
+    while (Math.abs(x) >= bytes.base && i < bytes.steps.length - 1) {
+      x /= bytes.base;
+      i++;
+    }
+    const decimals = i === 0 ? 0 : Math.abs(x) < 10 ? 2 : Math.abs(x) < 100 ? 1 : 0;
+    return `${fmt(nf, decimals).format(x)}${nbsp}${bytes.steps[i]}`;
+  }
+  if (unit === "s") return formatDuration(v, nf);
+  let decimals = DECIMALS[unit];
+  if (decimals === undefined) decimals = Math.abs(v) >= 1000 ? 0 : Math.abs(v) >= 100 ? 1 : 3;
+  const n = fmt(nf, decimals).format(v).replace(/^-(?=0(\D0*)?$)/, ""); // no "-0"
+  return unit ? `${n}${nbsp}${unit}` : n;
 }
 
 // statsOf returns stats of s's history of value key, or null, computed once

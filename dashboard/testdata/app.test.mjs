@@ -189,7 +189,7 @@ test("app.js renders the stream and reconnects", async (t) => {
   assert.equal(byId.get("conn").dataset.phase, "live");
   assert.equal(byId.get("empty").hidden, true);
   const nbsp = "\u00a0";
-  assert.match(cards()[0], new RegExp(`^sim\\|OK\\|Temperature\\|21\\.375${nbsp}°C\\|→\\|min 21\\.375${nbsp}°C · max 21\\.375${nbsp}°C\\|Humidity\\|45\\.2${nbsp}%\\|→\\|min 45\\.2${nbsp}% · max 45\\.2${nbsp}%\\|updated just now\\|CSV$`));
+  assert.match(cards()[0], new RegExp(`^sim\\|OK\\|Temperature\\|21\\.4${nbsp}°C\\|→\\|min 21\\.4${nbsp}°C · max 21\\.4${nbsp}°C\\|Humidity\\|45\\.2${nbsp}%\\|→\\|min 45\\.2${nbsp}% · max 45\\.2${nbsp}%\\|updated just now\\|CSV$`));
   assert.match(cards()[1], new RegExp(`^host\\|Failing\\|CPU temp\\|48\\.3${nbsp}°C\\|→\\|min 48\\.3${nbsp}°C · max 48\\.3${nbsp}°C\\|Load 1\\|0\\.25\\|→\\|min 0\\.25 · max 0\\.25\\|read: i/o timeout \\(3 failures in a row\\)\\|updated 2 s ago\\|CSV$`));
   const csv = list.childNodes[0].childNodes.find((n) => n.className === "foot").childNodes[1];
   assert.equal(csv.href, "api/history.csv?sensor=sim");
@@ -206,7 +206,7 @@ test("app.js renders the stream and reconnects", async (t) => {
   flush();
   assert.equal(created, before, "no element created for updates");
   assert.equal(list.childNodes[0], sim, "the card is the same element");
-  assert.match(cards()[0], /\|21\.5\u00a0°C\|↗\|min 21\.375\u00a0°C · max 21\.5\u00a0°C\|/);
+  assert.match(cards()[0], /\|21\.5\u00a0°C\|↗\|min 21\.4\u00a0°C · max 21\.5\u00a0°C\|/);
   assert.match(cards()[1], /^host\|OK\|.*\|updated 3 s ago\|CSV$/);
 
   // Silence: sim goes stale after 3 s, host after 15 s.

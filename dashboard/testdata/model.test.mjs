@@ -73,9 +73,9 @@ test("reading stores values with units, ignoring unknown and malformed fields", 
   assert.equal(v.label, "OK");
   assert.equal(v.age, "updated 2 s ago");
   assert.deepEqual(v.values.map((x) => [x.label, x.text]), [
-    ["Temperature", "21.375\u00a0°C"],
+    ["Temperature", "21.4\u00a0°C"],
     ["Humidity", "45.2\u00a0%"],
-    ["Pressure", "1,013.25\u00a0hPa"],
+    ["Pressure", "1,013.3\u00a0hPa"],
     ["Load 1", "0.5"],
   ]);
 });
@@ -268,9 +268,34 @@ test("humanise", () => {
 });
 
 test("formatValue", () => {
-  assert.equal(formatValue(21.375, "°C", nf), "21.375\u00a0°C");
+  const sp = "\u00a0";
+  assert.equal(formatValue(21.375, "°C", nf), `21.4${sp}°C`);
   assert.equal(formatValue(1234567, "", nf), "1,234,567");
-  assert.equal(formatValue(-0.001, "V", nf), "-0.001\u00a0V");
+  assert.equal(formatValue(0.256, "", nf), "0.26"); // a load average
+  assert.equal(formatValue(-0.001, "V", nf), `0${sp}V`);
+  assert.equal(formatValue(3.3125, "V", nf), `3.31${sp}V`);
+  assert.equal(formatValue(45.25, "%", nf), `45.3${sp}%`);
+  assert.equal(formatValue(1013.25, "hPa", nf), `1,013.3${sp}hPa`);
+  assert.equal(formatValue(612.5, "ppm", nf), `613${sp}ppm`);
+  // Bytes: the issue's "Mem available 23,513.523 MB" is 23 GiB.
+  assert.equal(formatValue(23513.523, "MiB", nf), `23${sp}GiB`);
+  assert.equal(formatValue(5000, "MiB", nf), `4.88${sp}GiB`);
+  assert.equal(formatValue(812.4, "MiB", nf), `812${sp}MiB`);
+  assert.equal(formatValue(1.5 * 1024 * 1024, "MiB", nf), `1.5${sp}TiB`);
+  assert.equal(formatValue(2500, "MB", nf), `2.5${sp}GB`);
+  assert.equal(formatValue(512, "B", nf), `512${sp}B`);
+  assert.equal(formatValue(150 * 1024, "B", nf), `150${sp}KiB`);
+  // Durations: the issue's "Uptime 2,602.71 s" is 43 min.
+  assert.equal(formatValue(2602.71, "s", nf), `43${sp}min`);
+  assert.equal(formatValue(4.25, "s", nf), `4.3${sp}s`);
+  assert.equal(formatValue(42, "s", nf), `42${sp}s`);
+  assert.equal(formatValue(7500, "s", nf), `2${sp}h 5${sp}min`);
+  assert.equal(formatValue(7200, "s", nf), `2${sp}h`);
+  assert.equal(formatValue(3 * 86400 + 4 * 3600 + 59, "s", nf), `3${sp}d 4${sp}h`);
+  // Units without a rule: fewer decimals as numbers grow.
+  assert.equal(formatValue(1.23456, "m/s", nf), `1.235${sp}m/s`);
+  assert.equal(formatValue(123.456, "m/s", nf), `123.5${sp}m/s`);
+  assert.equal(formatValue(NaN, "V", nf), "–");
 });
 
 test("backoff doubles from 0.5 s to 30 s with jitter, and resets", () => {
