@@ -44,6 +44,16 @@ type HTTPConfig struct {
 	// hostname, hostname.local, localhost and any IP address).
 	Hosts []string `toml:"hosts"`
 
+	// TLS is "self-signed" (HTTPS with a certificate made on first start
+	// and kept in the state directory, see package tlscert), or "" or
+	// "off": HTTPS only if CertFile and KeyFile are given.
+	TLS string `toml:"tls"`
+	// CertFile and KeyFile are a PEM certificate chain and its key to
+	// serve HTTPS with, read again at SIGHUP; give both or neither. The
+	// key must be readable by its owner only.
+	CertFile string `toml:"cert_file"`
+	KeyFile  string `toml:"key_file"`
+
 	MaxWebSockets      int `toml:"max_websockets"`         // default 1024
 	MaxWebSocketsPerIP int `toml:"max_websockets_per_ip"`  // default 16
 	MaxConns           int `toml:"max_connections"`        // HTTP, WebSockets not included; default 256
@@ -64,6 +74,18 @@ func (h HTTPConfig) check() (key string, err error) {
 	default:
 		return "auth", fmt.Errorf("key \"http.auth\": %q: want \"token\" or \"none\"", h.Auth)
 	}
+	switch {
+	case h.TLS != "" && h.TLS != "off" && h.TLS != "self-signed":
+		return "tls", fmt.Errorf("key \"http.tls\": %q: want \"self-signed\" or \"off\" (or give cert_file and key_file)", h.TLS)
+	case (h.CertFile == "") != (h.KeyFile == ""):
+		key := "cert_file"
+		if h.CertFile == "" {
+			key = "key_file"
+		}
+		return key, fmt.Errorf("key \"http.%s\": cert_file and key_file go together: give both, or neither", key)
+	case h.CertFile != "" && h.TLS != "":
+		return "tls", fmt.Errorf("key \"http.tls\": %q with cert_file and key_file: leave tls out to serve those files", h.TLS)
+	}
 	for _, l := range []struct {
 		key string
 		v   int
@@ -82,6 +104,18 @@ func (h HTTPConfig) check() (key string, err error) {
 		}
 	}
 	return "", nil
+}
+
+// tlsMode is how the [http] table serves: "off" (plain HTTP),
+// "self-signed" or "files" (cert_file and key_file).
+func (h HTTPConfig) tlsMode() string {
+	switch {
+	case h.CertFile != "":
+		return "files"
+	case h.TLS == "self-signed":
+		return "self-signed"
+	}
+	return "off"
 }
 
 // HistoryConfig is the [history] table: how much recent history the device

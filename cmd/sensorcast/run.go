@@ -134,6 +134,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	certs, err := newTLS(cfg, *stateDir, log)
+	if err != nil {
+		return err
+	}
 
 	sources, err := openSources(cfg, *stateDir, log)
 	if err != nil {
@@ -229,18 +233,26 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	// WebSocket upgrades for wsPath are taken from the socket before
 	// net/http allocates its per-connection buffers (see ws.Intercept);
 	// everything else goes to httpSrv.
-	go func() { serveErr <- httpSrv.Serve(wsSrv.Intercept(ln, wsPath)) }()
+	// With TLS, Intercept reads from the TLS connections: the
+	// decrypted heads, on both paths.
+	go func() { serveErr <- httpSrv.Serve(wsSrv.Intercept(tlsListener(ln, certs), wsPath)) }()
 	obs.serving.Store(true)
 	log.Info("sensorcast started", "version", version, "device", cfg.Device,
 		"addr", ln.Addr().String(), "sensors", len(sources))
 	if tok := guard.Token(); tok != "" {
 		log.Info("open the dashboard at this URL (it sets a cookie; scripts send Authorization: Bearer <token>)",
-			"url", tokenURL(ln.Addr().String(), tok))
+			"url", secureURL(tokenURL(ln.Addr().String(), tok), certs != nil))
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 	go reloadOnHUP(ctx, hup, guard, *stateDir, log)
+	if certs != nil {
+		tlsHup := make(chan os.Signal, 1)
+		signal.Notify(tlsHup, syscall.SIGHUP)
+		defer signal.Stop(tlsHup)
+		go reloadTLSOnHUP(ctx, tlsHup, certs, log.With("component", "tls"))
+	}
 
 	select {
 	case <-ctx.Done():

@@ -33,6 +33,7 @@ func newGuard(cfg *Config, stateDir string, log *slog.Logger) (*access.Guard, er
 		MaxHTTPPerIP:  hc.MaxConnsPerIP,
 		MaxHTTP:       hc.MaxConns,
 		Logger:        log.With("component", "access"),
+		Secure:        hc.tlsMode() != "off",
 	}
 	if hc.Auth == "none" {
 		log.Warn(`access control is off ([http] auth = "none"): anyone who can reach this port reads every sensor`)
@@ -119,13 +120,13 @@ func tokenCmd(args []string, stdout, stderr io.Writer) error {
 		fl.Usage()
 		return errUsage
 	}
-	listen := ":8080"
+	listen, secure := ":8080", false
 	if *configPath != "" {
 		c, err := loadConfig(*configPath)
 		if err != nil {
 			return err
 		}
-		listen = c.Listen
+		listen, secure = c.Listen, c.HTTP.tlsMode() != "off"
 	}
 	dir := *stateDir
 	if dir == "" {
@@ -148,7 +149,7 @@ func tokenCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if *showURL {
-		fmt.Fprintln(stdout, tokenURL(listen, tok))
+		fmt.Fprintln(stdout, secureURL(tokenURL(listen, tok), secure))
 	} else {
 		fmt.Fprintln(stdout, tok)
 	}

@@ -9,7 +9,17 @@ import { newState, apply, view, Backoff, chartGroups, humanise, formatValue } fr
 import { Inbox, offer, GZIP_PROTOCOL } from "./wire.js";
 
 const meta = document.querySelector('meta[name="sensorcast-ws"]');
-const wsPath = meta && meta.content.startsWith("/") ? meta.content : "/ws";
+const modeMeta = document.querySelector('meta[name="sensorcast-mode"]');
+// On the fleet's page (sensorcast fleet) #device=ID shows that device's
+// cards and charts from its own stream; without it fleet.js shows the
+// overview. A new hash loads the page again, so each view starts clean.
+const fleet = modeMeta && modeMeta.content === "fleet";
+const fleetDevice = fleet ? new URLSearchParams(location.hash.slice(1)).get("device") || "" : "";
+if (fleet) addEventListener("hashchange", () => location.reload());
+const basePath = meta && meta.content.startsWith("/") ? meta.content : "/ws";
+const wsPath = fleetDevice ? `${basePath}?device=${encodeURIComponent(fleetDevice)}` : basePath;
+const overview = fleet && !fleetDevice;
+if (overview) import("./fleet.js");
 const nf = new Intl.NumberFormat(undefined, { maximumFractionDigits: 3 });
 
 const state = newState();
@@ -158,7 +168,7 @@ function makeCard(name) {
   const foot = make("p", "foot", root);
   const age = make("span", "age", foot);
   const csv = make("a", "csv", foot);
-  csv.href = `api/history.csv?sensor=${encodeURIComponent(name)}`;
+  csv.href = `api/history.csv?${fleetDevice ? `device=${encodeURIComponent(fleetDevice)}&` : ""}sensor=${encodeURIComponent(name)}`;
   csv.setAttribute("download", `${name}.csv`);
   csv.setAttribute("aria-label", `Download the history of ${name} as CSV`);
   csv.textContent = "CSV";
@@ -339,5 +349,14 @@ if (darkQuery && uPlot) {
 // For scripts and tests in the browser: the live state and the cards, with
 // their uPlot instances. Read only.
 globalThis.sensorcast = { state, cards: ui.cards, charts: Boolean(uPlot), conn };
-setInterval(schedule, 1000); // ages, staleness and the countdown move with time
-connect();
+if (!overview) {
+  if (fleetDevice) {
+    const back = document.createElement("a");
+    back.href = "#";
+    back.className = "back";
+    back.textContent = "← All devices";
+    document.querySelector("header.top").prepend(back);
+  }
+  setInterval(schedule, 1000); // ages, staleness and the countdown move with time
+  connect();
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -50,28 +51,44 @@ func checkToken(t string) error {
 // fs.ErrNotExist.
 func ReadToken(dir string) (string, error) {
 	path := filepath.Join(dir, TokenFile)
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	b, err := ReadPrivate(path, maxTokenLen+2)
 	if err != nil {
 		return "", fmt.Errorf("read token: %w", err)
 	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", fmt.Errorf("read token: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("read token: %s is not a regular file", path)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("read token: %s has mode %#o: it must be readable by its owner only (chmod 600 %s)", path, perm, path)
-	}
-	b := make([]byte, maxTokenLen+2)
-	n, _ := f.Read(b)
-	t := strings.TrimSpace(string(b[:n]))
+	t := strings.TrimSpace(string(b))
 	if err := checkToken(t); err != nil {
 		return "", fmt.Errorf("read token: %s: %w (fix it, or replace it with sensorcast token -rotate)", path, err)
 	}
 	return t, nil
+}
+
+// ReadPrivate reads at most limit bytes of the state file at path (more
+// are ignored). It refuses a symbolic link (the file is opened without
+// following one), anything but a regular file, and a file that group or
+// others may read or change; the error says how to fix it. A missing file
+// is an error wrapping fs.ErrNotExist.
+func ReadPrivate(path string, limit int) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%s has mode %#o: it must be readable by its owner only (chmod 600 %s)", path, perm, path)
+	}
+	b := make([]byte, limit)
+	n, err := io.ReadFull(f, b)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, err
+	}
+	return b[:n], nil
 }
 
 // LoadToken returns the token kept in dir, creating dir (mode 0700) and a
@@ -98,18 +115,31 @@ func WriteToken(dir, t string, replace bool) (string, error) {
 	if err := checkToken(t); err != nil {
 		return "", fmt.Errorf("write token: %w", err)
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := WritePrivate(dir, TokenFile, []byte(t+"\n"), replace); err != nil {
 		return "", fmt.Errorf("write token: %w", err)
 	}
-	path := filepath.Join(dir, TokenFile)
-	tmp, err := os.CreateTemp(dir, ".token-*")
+	return t, nil
+}
+
+// WritePrivate stores data as the state file name in dir with mode 0600,
+// creating dir with mode 0700. It writes a temporary file and renames it
+// over the old one, so a reader sees the old content or the new one,
+// whole; the rename replaces a symbolic link rather than following it.
+// Without replace it fails (fs.ErrExist) if the file exists, so that two
+// first starts at once keep one file.
+func WritePrivate(dir, name string, data []byte, replace bool) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, name)
+	tmp, err := os.CreateTemp(dir, "."+name+"-*")
 	if err != nil {
-		return "", fmt.Errorf("write token: %w", err)
+		return err
 	}
 	defer os.Remove(tmp.Name()) // after a successful rename: a no-op
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return "", fmt.Errorf("write token: %w", err)
+		return err
 	}
 	if os.Geteuid() == 0 {
 		// root rotating the service's token: the file stays the
@@ -121,27 +151,20 @@ func WriteToken(dir, t string, replace bool) (string, error) {
 			}
 		}
 	}
-	if _, err := tmp.WriteString(t + "\n"); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
-		return "", fmt.Errorf("write token: %w", err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return "", fmt.Errorf("write token: %w", err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return "", fmt.Errorf("write token: %w", err)
+		return err
 	}
 	if !replace {
-		// Link fails if the file exists: two first starts at once keep
-		// one token.
-		if err := os.Link(tmp.Name(), path); err != nil {
-			return "", fmt.Errorf("write token: %w", err)
-		}
-		return t, nil
+		// Link fails if the file exists.
+		return os.Link(tmp.Name(), path)
 	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", fmt.Errorf("write token: %w", err)
-	}
-	return t, nil
+	return os.Rename(tmp.Name(), path)
 }
