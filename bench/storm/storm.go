@@ -113,7 +113,7 @@ var (
 type History struct {
 	Version int            // the message's "v", 1 when absent
 	Points  map[string]int // per sensor; every value of the sensor has as many
-	Runs    int            // [start, count] pairs of a v2 message, over all sensors
+	Runs    int            // runs of a v2 message, over all sensors
 	Text    int            // bytes of the text message
 	Gzip    int            // bytes of the gzipped message; 0 when the server sent text
 }
@@ -325,14 +325,14 @@ func waitFull(addr string, o Options, deadline time.Time) (History, error) {
 }
 
 // historyMsg is the history message, both versions: v1 has a time per
-// point (t), v2 runs of consecutive steps ([start_ms, count]).
+// point (t), v2 runs ([start_ms, count] or [start_ms, count, every_ms]).
 type historyMsg struct {
 	Type    string `json:"type"`
 	V       int    `json:"v"`
 	Sensors []struct {
-		Sensor string     `json:"sensor"`
-		T      []int64    `json:"t"`
-		Runs   [][2]int64 `json:"runs"`
+		Sensor string    `json:"sensor"`
+		T      []int64   `json:"t"`
+		Runs   [][]int64 `json:"runs"`
 		Values map[string]struct {
 			V []*float64 `json:"v"`
 		} `json:"values"`
@@ -365,6 +365,9 @@ func parseHistory(p []byte, gz bool) (History, error) {
 		if h.Version >= 2 {
 			n = 0
 			for _, r := range s.Runs {
+				if len(r) < 2 || len(r) > 3 {
+					return h, fmt.Errorf("%w: %s: run %v", ErrSnapshot, s.Sensor, r)
+				}
 				n += int(r[1])
 			}
 			h.Runs += len(s.Runs)

@@ -173,22 +173,26 @@ function times(t) {
 }
 
 /**
- * Expands a compact history's runs, [[start_ms, count], …], into one time per
- * point: point i of a run is at start_ms + i*step. Returns null when the runs
- * are malformed: not pairs of numbers, a count that is not a whole number,
- * runs out of time order or overlapping, or more points in all than the
- * longest of values' "v" arrays (which bounds what a bad message can make the
- * page allocate). A plain array of numbers, no object per point.
+ * Expands a compact history's runs, [[start_ms, count], …] or [start_ms,
+ * count, every_ms] for points every_ms apart (a multiple of step), into one
+ * time per point: point i of a run is at start_ms + i*every_ms (every_ms
+ * defaults to step). Returns null when the runs are malformed: not two or
+ * three numbers, a count that is not a whole number, a stride that is not a
+ * positive multiple of step, runs out of time order or overlapping, or more
+ * points in all than the longest of values' "v" arrays (which bounds what a
+ * bad message can make the page allocate). A plain array of numbers, no
+ * object per point.
  */
 export function expandRuns(runs, step, values) {
   if (!(step > 0)) return null;
   let total = 0;
   let end = -Infinity; // where the previous run ends
   for (const r of runs) {
-    if (!Array.isArray(r) || r.length < 2) return null;
-    const [start, count] = r;
+    if (!Array.isArray(r) || r.length < 2 || r.length > 3) return null;
+    const [start, count, every = step] = r;
     if (!Number.isFinite(start) || !Number.isSafeInteger(count) || count < 0 || start < end) return null;
-    if (count > 0) end = start + count * step;
+    if (!Number.isFinite(every) || every < step || every % step !== 0) return null;
+    if (count > 0) end = start + (count - 1) * every + step;
     total += count;
   }
   let longest = 0;
@@ -199,8 +203,8 @@ export function expandRuns(runs, step, values) {
   }
   if (total > longest) return null;
   const t = [];
-  for (const [start, count] of runs) {
-    for (let i = 0; i < count; i++) t.push(start + i * step);
+  for (const [start, count, every = step] of runs) {
+    for (let i = 0; i < count; i++) t.push(start + i * every);
   }
   return t;
 }

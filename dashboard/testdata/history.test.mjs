@@ -188,6 +188,12 @@ test("expandRuns", () => {
   assert.equal(expandRuns([[0, 3]], 0, { a: { v: [0, 0, 0] } }), null);
   assert.equal(expandRuns([[0, 3]], 1, { a: { v: [0, 0] } }), null);
   assert.deepEqual(expandRuns([], 1, {}), []);
+  // A stride: points every 3 steps, then a run of one.
+  assert.deepEqual(expandRuns([[0, 3, 6], [14, 1]], 2, { a: { v: [0, 0, 0, 0] } }), [0, 6, 12, 14]);
+  assert.equal(expandRuns([[0, 3, 6], [12, 1]], 2, { a: { v: [0, 0, 0, 0] } }), null, "overlapping a strided run");
+  assert.equal(expandRuns([[0, 3, 5]], 2, { a: { v: [0, 0, 0] } }), null, "stride not a multiple of step");
+  assert.equal(expandRuns([[0, 3, 0]], 2, { a: { v: [0, 0, 0] } }), null, "zero stride");
+  assert.equal(expandRuns([[0, 3, 2, 9]], 2, { a: { v: [0, 0, 0] } }), null, "four numbers");
 });
 
 test("view scans a history only when it changed", () => {

@@ -176,7 +176,9 @@ func (s *series) copySince(since int64) *series {
 // appendJSON appends {"sensor":…,"runs":[[start,count],…],"values":{name:
 // {"unit":…,"v":[…]}}} with the points at or after since. Point times are
 // regular: each point is shown at the start of its step, and a run of
-// points in consecutive steps is one [start_ms, count] pair.
+// points in consecutive steps is one [start_ms, count] pair; points every
+// d steps (a sensor read less often than the step) are [start_ms, count,
+// d*step_ms].
 func (s *series) appendJSON(dst []byte, name string, since int64) []byte {
 	dst = append(dst, `{"sensor":`...)
 	dst = reading.AppendString(dst, name)
@@ -184,29 +186,42 @@ func (s *series) appendJSON(dst []byte, name string, since int64) []byte {
 	from := 0
 	if s != nil {
 		from = s.first(since)
-		runs, count := 0, 0
-		var prev int64
-		for k := from; k < s.n; k++ {
-			b := floorDiv(s.t[(s.head+k)%len(s.t)], s.step)
-			if count > 0 && b == prev+1 {
-				count++
-				prev = b
-				continue
+		// A run is points at a constant distance of d steps (a sensor
+		// read every d steps): [start, count], or [start, count, every]
+		// with every = d*step when d > 1.
+		var first, prev, d int64
+		n := 0
+		emit := func() {
+			if n == 0 {
+				return
 			}
-			if count > 0 {
-				dst = strconv.AppendInt(dst, int64(count), 10)
-				dst = append(dst, "],"...)
+			if len(dst) > 0 && dst[len(dst)-1] == ']' {
+				dst = append(dst, ',')
 			}
-			runs++
 			dst = append(dst, '[')
-			dst = strconv.AppendInt(dst, b*s.step, 10)
+			dst = strconv.AppendInt(dst, first*s.step, 10)
 			dst = append(dst, ',')
-			prev, count = b, 1
-		}
-		if count > 0 {
-			dst = strconv.AppendInt(dst, int64(count), 10)
+			dst = strconv.AppendInt(dst, int64(n), 10)
+			if n > 1 && d > 1 {
+				dst = append(dst, ',')
+				dst = strconv.AppendInt(dst, d*s.step, 10)
+			}
 			dst = append(dst, ']')
 		}
+		for k := from; k < s.n; k++ {
+			b := floorDiv(s.t[(s.head+k)%len(s.t)], s.step)
+			switch {
+			case n == 1 && b > prev:
+				d, n = b-prev, 2
+			case n > 1 && b-prev == d:
+				n++
+			default:
+				emit()
+				first, n = b, 1
+			}
+			prev = b
+		}
+		emit()
 	}
 	dst = append(dst, `],"values":{`...)
 	if s != nil {

@@ -17,7 +17,7 @@ type historyMsg struct {
 	StepMS   int64  `json:"step_ms"`
 	Sensors  []struct {
 		Sensor string     `json:"sensor"`
-		Runs   [][2]int64 `json:"runs"`
+		Runs   [][]int64 `json:"runs"`
 		T      []int64    `json:"-"` // the runs expanded
 		Values map[string]struct {
 			Unit string     `json:"unit"`
@@ -35,11 +35,15 @@ func decodeHistory(t *testing.T, b []byte) historyMsg {
 	for i := range m.Sensors {
 		s := &m.Sensors[i]
 		for _, r := range s.Runs {
-			if r[0]%m.StepMS != 0 || r[1] <= 0 {
+			every := m.StepMS
+			if len(r) == 3 {
+				every = r[2]
+			}
+			if len(r) < 2 || len(r) > 3 || r[0]%m.StepMS != 0 || r[1] <= 0 || every%m.StepMS != 0 || every <= 0 {
 				t.Fatalf("run %v with step %d in %s", r, m.StepMS, b)
 			}
 			for k := range r[1] {
-				s.T = append(s.T, r[0]+k*m.StepMS)
+				s.T = append(s.T, r[0]+k*every)
 			}
 		}
 		for name, v := range s.Values {
@@ -136,6 +140,26 @@ func TestHistoryRuns(t *testing.T) {
 	s := decodeHistory(t, b).Sensors[0]
 	if got := fmt.Sprint(floats(s.Values["v0"].V)); got != "[0 1 2 10 11 30]" {
 		t.Errorf("v0 = %s", got)
+	}
+}
+
+// A sensor read every few steps makes runs with a stride, not one run per
+// point.
+func TestHistoryRunStride(t *testing.T) {
+	h := New(&Options{Device: "pi", History: HistoryOptions{Window: time.Minute, Points: 60}})
+	for _, ms := range []int64{0, 2000, 4000, 6000, 8000, 9000, 20000, 23000} {
+		h.Publish(at("s", ms, ms))
+	}
+	b := h.AppendHistory(nil, "s", time.Time{})
+	base := t0.UnixMilli() / 1000 * 1000
+	// Greedy: a run takes the stride of its first two points.
+	want := fmt.Sprintf(`"runs":[[%d,5,2000],[%d,2,11000],[%d,1]]`, base, base+9000, base+23000)
+	if !strings.Contains(string(b), want) {
+		t.Fatalf("history %s\nwant %s", b, want)
+	}
+	s := decodeHistory(t, b).Sensors[0]
+	if got, want := fmt.Sprint(s.T), fmt.Sprint([]int64{base, base + 2000, base + 4000, base + 6000, base + 8000, base + 9000, base + 20000, base + 23000}); got != want {
+		t.Errorf("times %s, want %s", got, want)
 	}
 }
 
