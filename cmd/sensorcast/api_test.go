@@ -71,11 +71,15 @@ func TestAPISensors(t *testing.T) {
 }
 
 // points expands a history message's runs into point times.
-func points(runs [][2]int64, step int64) []int64 {
+func points(runs [][]int64, step int64) []int64 {
 	var t []int64
 	for _, r := range runs {
+		every := step
+		if len(r) == 3 {
+			every = r[2]
+		}
 		for k := range r[1] {
-			t = append(t, r[0]+k*step)
+			t = append(t, r[0]+k*every)
 		}
 	}
 	return t
@@ -104,7 +108,7 @@ func TestAPIHistory(t *testing.T) {
 		var m struct {
 			Type    string
 			StepMS  int64 `json:"step_ms"`
-			Sensors []struct{ Runs [][2]int64 }
+			Sensors []struct{ Runs [][]int64 }
 		}
 		if err := json.Unmarshal([]byte(body), &m); err != nil {
 			t.Fatalf("%s: %v", tc.query, err)
@@ -137,7 +141,7 @@ func TestAPIHistorySinceDuration(t *testing.T) {
 	a.history(rec, httptest.NewRequest("GET", "/api/history?since=4s", nil))
 	var m struct {
 		StepMS  int64 `json:"step_ms"`
-		Sensors []struct{ Runs [][2]int64 }
+		Sensors []struct{ Runs [][]int64 }
 	}
 	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil || len(m.Sensors) != 1 || len(points(m.Sensors[0].Runs, m.StepMS)) != 4 {
 		t.Errorf("since=4s: %s (%v)", rec.Body, err)

@@ -176,7 +176,7 @@ type history struct {
 	Sensors []struct {
 		Sensor string
 		T      []int64
-		Runs   [][2]int64
+		Runs   [][]int64
 		Values map[string]struct {
 			Unit string
 			V    []*float64
@@ -192,8 +192,12 @@ func (h *history) times(i int) []int64 {
 	}
 	var t []int64
 	for _, r := range s.Runs {
+		every := h.StepMS
+		if len(r) == 3 {
+			every = r[2]
+		}
 		for k := range r[1] {
-			t = append(t, r[0]+k*h.StepMS)
+			t = append(t, r[0]+k*every)
 		}
 	}
 	return t

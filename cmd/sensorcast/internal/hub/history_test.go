@@ -16,9 +16,9 @@ type historyMsg struct {
 	WindowMS int64  `json:"window_ms"`
 	StepMS   int64  `json:"step_ms"`
 	Sensors  []struct {
-		Sensor string     `json:"sensor"`
+		Sensor string    `json:"sensor"`
 		Runs   [][]int64 `json:"runs"`
-		T      []int64    `json:"-"` // the runs expanded
+		T      []int64   `json:"-"` // the runs expanded
 		Values map[string]struct {
 			Unit string     `json:"unit"`
 			V    []*float64 `json:"v"`
