@@ -188,8 +188,8 @@ type history struct {
 	V       int    `json:"v"`
 	StepMS  int64  `json:"step_ms"`
 	Sensors []struct {
-		Sensor string     `json:"sensor"`
-		Runs   [][2]int64 `json:"runs"`
+		Sensor string    `json:"sensor"`
+		Runs   [][]int64 `json:"runs"`
 		Values map[string]struct {
 			Unit string         `json:"unit"`
 			V    []*json.Number `json:"v"`
@@ -211,11 +211,16 @@ func parseHistory(p []byte) (map[string][]reading.Reading, error) {
 	for _, s := range h.Sensors {
 		var times []int64
 		for _, run := range s.Runs {
-			if run[1] < 0 || len(times)+int(run[1]) > 1<<20 {
+			// [start, count] or [start, count, every_ms].
+			every := h.StepMS
+			if len(run) == 3 {
+				every = run[2]
+			}
+			if len(run) < 2 || len(run) > 3 || run[1] < 0 || len(times)+int(run[1]) > 1<<20 || every <= 0 || every%h.StepMS != 0 {
 				return nil, fmt.Errorf("sensor %q: bad run %v", s.Sensor, run)
 			}
 			for j := range run[1] {
-				times = append(times, run[0]+j*h.StepMS)
+				times = append(times, run[0]+j*every)
 			}
 		}
 		pts := make([]reading.Reading, len(times))
