@@ -26,6 +26,7 @@ type Config struct {
 	Metrics MetricsConfig  `toml:"metrics"` // see observe.go
 	MQTT    *bridge.Config `toml:"mqtt"`    // the [mqtt] table; nil: no bridge unless -mqtt
 	Fleet   FleetConfig    `toml:"fleet"`   // read by sensorcast fleet only, see fleet.go
+	Alerts  []AlertConfig  `toml:"alert"`   // one [[alert]] table each, see alert.go
 }
 
 // HTTPConfig is the [http] table: who may read the dashboard, the API and
@@ -234,6 +235,9 @@ func parseConfig(path string, src []byte) (*Config, error) {
 				where, s.Name, j+1, c.Sensors[j].Name)
 		}
 		topics[topic] = i
+	}
+	if err := checkAlerts(path, src, c); err != nil {
+		return nil, err
 	}
 	return c, nil
 }

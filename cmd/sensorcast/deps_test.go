@@ -34,6 +34,8 @@ var depsRules = []rule{
 	{mod + "/cmd/sensorcast/internal/hub", []string{mod + "/sensors/reading"}, "the hub sees only readings; its sinks are interfaces"},
 	{mod + "/cmd/sensorcast/internal/fleet", []string{mod + "/cmd/sensorcast/internal/hub", mod + "/sensors/reading", "github.com/eclipse/paho.mqtt.golang/...", "golang.org/x/net/...", "golang.org/x/sync/...", "github.com/gorilla/websocket/..."},
 		"the fleet mirrors nodes into hubs from MQTT: the hub, readings and paho only; the WebSocket server and HTTP are wired in by the command"},
+	{mod + "/cmd/sensorcast/internal/alert", []string{mod + "/sensors/reading", mod + "/cmd/sensorcast/internal/access"},
+		"alert rules see readings and statuses as the hub's sink and keep their state with access's private-file helpers; notifications are plain net/http"},
 	{mod + "/cmd/sensorcast/internal/access", nil, "admission sees only HTTP requests and connections: standard library only"},
 	{mod + "/cmd/sensorcast/internal/metrics", nil, "the exposition format knows nothing of what it reports: standard library only"},
 	{mod + "/bridge/...", []string{mod + "/bridge/...", mod + "/sensors/reading", "github.com/eclipse/paho.mqtt.golang/...", "golang.org/x/net/...", "golang.org/x/sync/...", "github.com/gorilla/websocket/..."},

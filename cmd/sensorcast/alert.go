@@ -1,0 +1,166 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/sensorcast/sensorcast/cmd/sensorcast/internal/alert"
+	"github.com/sensorcast/sensorcast/sensors/reading"
+)
+
+// AlertConfig is one [[alert]] table: a rule on readings or on a sensor's
+// health, and where to say that it fires and resolves (see package alert
+// and the README's Alerts section).
+type AlertConfig struct {
+	Name string `toml:"name"`
+	// When is "<sensor>.<value> <op> <number>" (ops < <= > >= == !=),
+	// "<sensor> failing" or "<sensor> stale".
+	When string `toml:"when"`
+	// For is how long When must hold before the rule fires; default 0.
+	For time.Duration `toml:"for"`
+	// Clear is the condition that resolves the rule (hysteresis);
+	// default: When no longer holds.
+	Clear string `toml:"clear"`
+	// ClearFor is how long the clear condition must hold before the rule
+	// resolves; default alert.DefaultClearFor(For) (For, at least a
+	// minute), so that a flapping value makes one episode.
+	ClearFor *time.Duration `toml:"clear_for"`
+	// Notify lists notification URLs (http(s) JSON POST, ntfy, gotify).
+	Notify []string `toml:"notify"`
+}
+
+// maxAlertWait bounds for and clear_for.
+const maxAlertWait = 7 * 24 * time.Hour
+
+// alertRules converts the [[alert]] tables, which parseConfig checked.
+func alertRules(cfg *Config) []alert.Rule {
+	rules := make([]alert.Rule, 0, len(cfg.Alerts))
+	for i := range cfg.Alerts {
+		r, _, err := cfg.Alerts[i].rule(cfg)
+		if err == nil {
+			rules = append(rules, r)
+		}
+	}
+	return rules
+}
+
+// rule checks a and returns its rule; on error, the key that is wrong.
+func (a *AlertConfig) rule(cfg *Config) (r alert.Rule, key string, err error) {
+	if a.Name == "" {
+		return r, "name", fmt.Errorf("key \"name\": missing: every alert needs a name")
+	}
+	if err := reading.CheckName(a.Name); err != nil {
+		return r, "name", fmt.Errorf("key \"name\": %w", err)
+	}
+	if a.When == "" {
+		return r, "when", fmt.Errorf("key \"when\": missing: give the condition that fires the alert")
+	}
+	when, err := checkCond(cfg, a.When)
+	if err != nil {
+		return r, "when", fmt.Errorf("key \"when\": %w", err)
+	}
+	r = alert.Rule{Name: a.Name, When: when, For: a.For, Notify: a.Notify}
+	if a.Clear != "" {
+		c, err := checkCond(cfg, a.Clear)
+		if err != nil {
+			return r, "clear", fmt.Errorf("key \"clear\": %w", err)
+		}
+		r.Clear = &c
+	}
+	if a.For < 0 || a.For > maxAlertWait {
+		return r, "for", fmt.Errorf("key \"for\": %v out of range (0 to %v)", a.For, maxAlertWait)
+	}
+	r.ClearFor = alert.DefaultClearFor(a.For)
+	if a.ClearFor != nil {
+		if *a.ClearFor < 0 || *a.ClearFor > maxAlertWait {
+			return r, "clear_for", fmt.Errorf("key \"clear_for\": %v out of range (0 to %v)", *a.ClearFor, maxAlertWait)
+		}
+		r.ClearFor = *a.ClearFor
+	}
+	for _, u := range a.Notify {
+		if err := alert.CheckURL(u); err != nil {
+			return r, "notify", fmt.Errorf("key \"notify\": %w", err)
+		}
+	}
+	return r, "", nil
+}
+
+// checkCond parses a condition and checks that its sensor is configured,
+// that its value is one the sensor reports (when that is known before it
+// runs) and that a stale condition's sensor has a bound on its gaps.
+func checkCond(cfg *Config, s string) (alert.Cond, error) {
+	c, err := alert.ParseCond(s)
+	if err != nil {
+		return c, err
+	}
+	var sc *SensorConfig
+	names := make([]string, 0, len(cfg.Sensors))
+	for i := range cfg.Sensors {
+		names = append(names, cfg.Sensors[i].Name)
+		if cfg.Sensors[i].Name == c.Sensor {
+			sc = &cfg.Sensors[i]
+		}
+	}
+	if sc == nil {
+		return c, fmt.Errorf("%q: unknown sensor %q (configured: %s)", s, c.Sensor, strings.Join(names, ", "))
+	}
+	switch c.Kind {
+	case alert.Stale:
+		if sc.MaxGap() == 0 {
+			return c, fmt.Errorf("%q: sensor %q may stay silent as long as its value holds (a delta filter without heartbeat), so it is never stale: give the filter a heartbeat", s, c.Sensor)
+		}
+	case alert.Threshold:
+		if vals := sc.Expect(); vals != nil && !slices.ContainsFunc(vals, func(v reading.Value) bool { return v.Name == c.Value }) {
+			known := make([]string, len(vals))
+			for i, v := range vals {
+				known[i] = v.Name
+			}
+			return c, fmt.Errorf("%q: sensor %q has no value %q (it reports %s)", s, c.Sensor, c.Value, strings.Join(known, ", "))
+		}
+	}
+	return c, nil
+}
+
+// checkAlerts checks the [[alert]] tables of the file path (src); an error
+// names the file, the line and the key.
+func checkAlerts(path string, src []byte, cfg *Config) error {
+	headers := headerLines(src, "alert")
+	seen := make(map[string]int)
+	for i := range cfg.Alerts {
+		a := &cfg.Alerts[i]
+		line, next := 0, len(src)+1
+		if i < len(headers) {
+			line = headers[i]
+		}
+		if i+1 < len(headers) {
+			next = headers[i+1]
+		}
+		_, key, err := a.rule(cfg)
+		if err == nil {
+			if j, dup := seen[a.Name]; dup {
+				key, err = "name", fmt.Errorf("key \"name\": %q already used by alert #%d", a.Name, j+1)
+			}
+		}
+		if err != nil {
+			if l := lineOfKeyIn(src, key, line, next); l > 0 && !strings.Contains(key, ".") {
+				line = l
+			}
+			return fmt.Errorf("%s:%d: alert #%d: %w", path, line, i+1, err)
+		}
+		seen[a.Name] = i
+	}
+	return nil
+}
+
+// headerLines returns the 1-based line of each [[name]] header.
+func headerLines(src []byte, name string) []int {
+	var lines []int
+	for i, l := range strings.Split(string(src), "\n") {
+		if isHeader(l, "[[", name, "]]") {
+			lines = append(lines, i+1)
+		}
+	}
+	return lines
+}
