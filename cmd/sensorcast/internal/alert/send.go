@@ -225,7 +225,7 @@ func redact(raw string) string {
 	}
 	if u.Scheme == "gotify" {
 		if i := strings.LastIndexByte(u.Path, '/'); i >= 0 {
-			u.Path = u.Path[:i+1] + "…"
+			u.Path = u.Path[:i+1] + "REDACTED"
 		}
 	}
 	return u.String()
