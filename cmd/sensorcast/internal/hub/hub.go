@@ -95,7 +95,8 @@ type Hub struct {
 
 	mu     sync.Mutex
 	latest map[string]*entry
-	order  []*entry // entries in hello order, then in order of first reading
+	order  []*entry     // entries in hello order, then in order of first reading
+	alerts []alertEntry // the latest alert message of each rule, in order of first (see SetAlert)
 
 	// The history message shared by the clients that connect within one
 	// history step, encoded outside mu.
@@ -236,7 +237,8 @@ func (h *Hub) AppendHello(dst []byte) []byte {
 // message, one history message with the recent points of every sensor (see
 // HistoryOptions), the latest reading of every sensor that has one and the
 // latest status of every sensor that has had one (failing or recovered,
-// with its failure count), in that order, and joins c to the
+// with its failure count) and the latest alert message of every rule that
+// has fired (see SetAlert), in that order, and joins c to the
 // broadcast set at the point that state shows, so that c then receives
 // every later message, none twice. The readings and statuses are copied
 // and c joins under the hub's lock; everything is sent after it is
@@ -271,6 +273,10 @@ func (h *Hub) Snapshot(c Client) error {
 			buf = append(buf, e.status...)
 			parts = append(parts, part{"status of " + e.name, len(buf)})
 		}
+	}
+	for _, a := range h.alerts {
+		buf = append(buf, a.json...)
+		parts = append(parts, part{"alert " + a.rule, len(buf)})
 	}
 	c.Join()
 	h.mu.Unlock()
