@@ -12,7 +12,7 @@
 #   make deb        .deb packages for arm64, armhf and armel in dist/
 #   make fuzz       run every fuzz target briefly (FUZZTIME, default 60s each)
 #   make bench      ours against gorilla, gws, coder, gobwas: the table of BENCHMARKS.md (BENCHARGS)
-#   make assets     npm ci in dashboard/web, copy uPlot where go:embed finds it
+#   make assets     check the committed uPlot files against the npm lockfile
 #   make pi-in-a-box  the arm64 binary on an emulated Pi (qemu, i2c-stub, gpio-sim); in make test
 #   make soak       the binary under load for SOAK (default 30m): 200 clients, broker restarts
 #   make clean
@@ -47,13 +47,12 @@ TESTMODS := $(patsubst ./%/go.mod,%,$(shell find . -mindepth 2 -name go.mod -not
 
 DISTDIR  ?= dist
 
-# The dashboard's chart library, uPlot, comes from npm at build time (pinned
-# in dashboard/web/package-lock.json) and is copied into the gitignored
-# dashboard/static/vendor/, which go:embed picks up. A plain go build without
-# it still serves the page, without charts.
-WEBDIR   := dashboard/web
-VENDOR   := dashboard/static/vendor
-ASSETS   := $(VENDOR)/uPlot.iife.min.js $(VENDOR)/uPlot.min.css
+# The dashboard's chart library, uPlot, is committed under
+# dashboard/static/vendor/ (pinned by dashboard/web/package-lock.json), so a
+# plain go build or go install embeds the same page as make. make assets
+# checks those files against the lockfile's version (dashboard/web/vendor.sum,
+# and node_modules when npm ci ran); dashboard/vendor_test.go says how to
+# move to another version.
 
 # The Pi in a box: kernel, modules and initramfs are built under PIBOX,
 # downloads cached by kernel version.
@@ -64,16 +63,8 @@ PIBOXTOOLS := qemu-system-aarch64 aarch64-linux-gnu-gcc cpio patch
 
 all: build
 
-assets: $(ASSETS)
-
-# npm ci writes node_modules/.package-lock.json, so it reruns only when the
-# lockfile changes.
-$(WEBDIR)/node_modules/.package-lock.json: $(WEBDIR)/package.json $(WEBDIR)/package-lock.json
-	cd $(WEBDIR) && npm ci --no-audit --no-fund --ignore-scripts
-	@touch $@
-
-$(VENDOR)/%: $(WEBDIR)/node_modules/.package-lock.json
-	cp $(WEBDIR)/node_modules/uplot/dist/$* $@
+assets:
+	$(GO) test -count=1 -run '^TestVendoredUPlot$$' ./dashboard/
 
 build: assets
 	$(RELEASE) -o $(BINDIR)/sensorcast ./cmd/sensorcast
@@ -150,5 +141,5 @@ fuzz:
 	done
 
 clean:
-	rm -rf $(BINDIR) $(DISTDIR) $(PIBOX) $(ASSETS) $(WEBDIR)/node_modules
+	rm -rf $(BINDIR) $(DISTDIR) $(PIBOX) dashboard/web/node_modules
 	$(GO) clean -testcache

@@ -11,10 +11,10 @@
 //
 // Each sensor gets a card (latest values, min/max and trend over the history
 // window, age, failing or stale state, a CSV download) and charts of its
-// recent history, one per unit, drawn with uPlot. uPlot comes from npm at
-// build time: make assets copies it into static/vendor/ (gitignored), and
-// [HasCharts] reports whether this binary has it; a build without it serves
-// the same page without charts.
+// recent history, one per unit, drawn with uPlot. uPlot's files are committed
+// under static/vendor/, byte for byte what the npm package pinned in
+// web/package-lock.json ships (a test checks it), so go build and go install
+// embed the whole page; [HasCharts] reports that the binary has them.
 //
 // The page offers the WebSocket subprotocol sensorcast.gzip where the browser
 // has DecompressionStream; a server that chooses it sends the history message

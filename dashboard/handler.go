@@ -29,11 +29,11 @@ const wsPathPlaceholder = "__SENSORCAST_WS_PATH__"
 const modePlaceholder = "__SENSORCAST_MODE__"
 
 // chartsPlaceholder marks, in static/index.html, where Handler links the
-// chart library when the build put it into static/vendor/ (make assets); a
-// build without it serves the page without charts, and app.js copes.
+// chart library from static/vendor/ (committed there); a page without it
+// would show no charts, and app.js copes.
 const chartsPlaceholder = "<!--sensorcast:charts-->"
 
-// chartFiles are uPlot's files in static/vendor/, as make assets copies them.
+// chartFiles are uPlot's files in static/vendor/, as its npm package ships them.
 const (
 	chartScript = "/vendor/uPlot.iife.min.js"
 	chartStyle  = "/vendor/uPlot.min.css"
@@ -146,9 +146,8 @@ func Handler(o *Options) http.Handler {
 	return h
 }
 
-// HasCharts reports whether the binary embeds the chart library, that is,
-// whether it was built after make assets; without it the page shows values
-// but no charts.
+// HasCharts reports whether the binary embeds the chart library (uPlot, in
+// static/vendor/); without it the page would show values but no charts.
 func HasCharts() bool {
 	shared, _ := loadStatic()
 	return shared[chartScript] != nil && shared[chartStyle] != nil
