@@ -1,12 +1,19 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/sensorcast/sensorcast/bridge"
 	"github.com/sensorcast/sensorcast/cmd/sensorcast/internal/alert"
+	"github.com/sensorcast/sensorcast/cmd/sensorcast/internal/hub"
 	"github.com/sensorcast/sensorcast/sensors/reading"
 )
 
@@ -163,4 +170,142 @@ func headerLines(src []byte, name string) []int {
 		}
 	}
 	return lines
+}
+
+// alerting is the alert rules at run time: the engine fed by the hub, the
+// notifier, and where their events are shown.
+type alerting struct {
+	device   string
+	engine   *alert.Engine
+	notifier *alert.Notifier
+	rules    int
+
+	// Where events go; set by start before the engine runs.
+	h       *hub.Hub
+	outputs []func(alert.Event)
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// newAlerting builds the engine of cfg's [[alert]] rules, its state and
+// its notification queue kept in stateDir.
+func newAlerting(cfg *Config, infos []hub.SensorInfo, stateDir string, log *slog.Logger) *alerting {
+	a := &alerting{device: cfg.Device}
+	rules := alertRules(cfg)
+	a.rules = len(rules)
+	sensors := make([]alert.SensorInfo, len(infos))
+	for i, s := range infos {
+		sensors[i] = alert.SensorInfo{Name: s.Name, MaxGap: s.MaxGap}
+	}
+	log = log.With("component", "alert")
+	if len(rules) > 0 {
+		a.notifier = alert.NewNotifier(&alert.NotifierOptions{
+			Device: cfg.Device, DashboardURL: dashboardURL(cfg.Listen), StateDir: stateDir, Logger: log,
+		})
+	}
+	a.engine = alert.New(&alert.Options{
+		Rules: rules, Sensors: sensors, StateDir: stateDir, Notifier: a.notifier, Logger: log,
+		OnEvent: a.publish,
+	})
+	return a
+}
+
+// sinks returns the hub's sinks with the engine added when there are rules.
+func (a *alerting) sinks(s []hub.Sink) []hub.Sink {
+	if a.rules == 0 {
+		return s
+	}
+	return append(s, a.engine)
+}
+
+// start shows the rules firing since before a restart and runs the engine
+// and the notifier until close. Each event goes to h (the dashboard) and
+// to every output (MQTT).
+func (a *alerting) start(h *hub.Hub, outputs ...func(alert.Event)) {
+	a.h, a.outputs = h, outputs
+	if a.rules == 0 {
+		return
+	}
+	for _, ev := range a.engine.Firing() {
+		a.publish(ev)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	a.wg.Go(func() { a.engine.Run(ctx) })
+	a.wg.Go(func() { a.notifier.Run(ctx) })
+}
+
+// close stops the engine and the notifier; undelivered messages stay on
+// disk for the next start.
+func (a *alerting) close() {
+	if a.cancel != nil {
+		a.cancel()
+		a.wg.Wait()
+		a.cancel = nil
+	}
+}
+
+// publish shows ev on the dashboard and the outputs.
+func (a *alerting) publish(ev alert.Event) {
+	if a.h != nil {
+		a.h.SetAlert(hub.Alert{Rule: ev.Rule, Sensor: ev.Sensor, Firing: ev.Firing, When: ev.When,
+			Value: ev.Value, Milli: ev.Milli, Unit: reading.Unit(ev.Unit), HasValue: ev.Has, Since: ev.Since, Time: ev.Time})
+	}
+	for _, out := range a.outputs {
+		out(ev)
+	}
+}
+
+// alertJSON is one rule in GET /api/alerts.
+type alertJSON struct {
+	Rule       string   `json:"rule"`
+	Sensor     string   `json:"sensor"`
+	When       string   `json:"when"`
+	Clear      string   `json:"clear,omitempty"`
+	ForMS      int64    `json:"for_ms"`
+	ClearForMS int64    `json:"clear_for_ms"`
+	Notify     int      `json:"notify"` // how many notification URLs (they may hold secrets)
+	State      string   `json:"state"`  // ok, pending or firing
+	Since      string   `json:"since,omitempty"`
+	Firings    uint64   `json:"firings"`
+	Value      string   `json:"value,omitempty"`
+	V          *float64 `json:"v"`
+	Unit       string   `json:"unit,omitempty"`
+	ValueTime  string   `json:"value_time,omitempty"`
+}
+
+// api serves GET /api/alerts: every rule, its state, since when and the
+// latest value it looked at.
+func (a *alerting) api(w http.ResponseWriter, r *http.Request) {
+	if _, ok := start(w, r); !ok {
+		return
+	}
+	out := struct {
+		Device string      `json:"device"`
+		Alerts []alertJSON `json:"alerts"`
+	}{Device: a.device, Alerts: []alertJSON{}}
+	for _, s := range a.engine.Rules() {
+		j := alertJSON{Rule: s.Name, Sensor: s.Sensor, When: s.When, Clear: s.Clear, ForMS: s.For.Milliseconds(),
+			ClearForMS: s.ClearFor.Milliseconds(), Notify: a.engine.NotifyCount(s.Name), State: s.State, Firings: s.Firings, Value: s.Value}
+		if !s.Since.IsZero() {
+			j.Since = s.Since.UTC().Format(time.RFC3339Nano)
+		}
+		if s.HasValue {
+			v := float64(s.Milli) / 1000
+			j.V, j.Unit, j.ValueTime = &v, s.Unit, s.ValueTime.UTC().Format(time.RFC3339Nano)
+		}
+		out.Alerts = append(out.Alerts, j)
+	}
+	b, _ := json.Marshal(out) // strings and numbers only
+	reply(w, r, "application/json", append(b, '\n'))
+}
+
+// alertOutputs returns where alert events go besides the dashboard: the
+// MQTT bridge, when it runs.
+func alertOutputs(br *bridge.MQTT) []func(alert.Event) {
+	if br == nil {
+		return nil
+	}
+	return nil
 }

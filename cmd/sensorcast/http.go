@@ -24,6 +24,7 @@ const wsPath = "/ws"
 //	GET /api/sensors                          every sensor, its health and latest reading
 //	GET /api/history?sensor=NAME&since=WHEN   the history message the charts get
 //	GET /api/history.csv?sensor=NAME&since=WHEN  one sensor's history as CSV
+//	GET /api/alerts                           every alert rule and its state (given in more)
 //
 // sensor is optional for /api/history (default: all); since is optional
 // everywhere (see parseSince).
@@ -32,8 +33,9 @@ const wsPath = "/ws"
 // page and the API through g.Handler, wsPath through wsSrv's
 // Options.Admit, which must be g.Admit, so that each request is checked
 // once. At most maxHistory history requests (JSON or CSV) are served at
-// once; more get 503 (0: the default).
-func newMux(wsSrv *ws.Server, h *hub.Hub, g *access.Guard, maxHistory int) http.Handler {
+// once; more get 503 (0: the default). more adds API routes behind the
+// same admission.
+func newMux(wsSrv *ws.Server, h *hub.Hub, g *access.Guard, maxHistory int, more ...apiRoute) http.Handler {
 	if maxHistory <= 0 {
 		maxHistory = defaultMaxHistory
 	}
@@ -42,8 +44,11 @@ func newMux(wsSrv *ws.Server, h *hub.Hub, g *access.Guard, maxHistory int) http.
 	mux.HandleFunc("/api/sensors", a.sensors)
 	mux.HandleFunc("/api/history", a.history)
 	mux.HandleFunc("/api/history.csv", a.historyCSV)
+	for _, m := range more {
+		mux.HandleFunc(m.path, m.h)
+	}
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
-		apiError(w, http.StatusNotFound, "no such endpoint: try /api/sensors, /api/history or /api/history.csv")
+		apiError(w, http.StatusNotFound, "no such endpoint: try /api/sensors, /api/history, /api/history.csv or /api/alerts")
 	})
 	mux.Handle("/", dashboard.Handler(&dashboard.Options{WSPath: wsPath}))
 	var rest http.Handler = mux
@@ -54,6 +59,12 @@ func newMux(wsSrv *ws.Server, h *hub.Hub, g *access.Guard, maxHistory int) http.
 	top.Handle(wsPath, wsSrv)
 	top.Handle("/", rest)
 	return top
+}
+
+// apiRoute is an API endpoint served beside the hub's.
+type apiRoute struct {
+	path string
+	h    http.HandlerFunc
 }
 
 // api serves the HTTP API from the hub's state.

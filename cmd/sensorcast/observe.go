@@ -93,7 +93,7 @@ type reqKey struct {
 
 // routes are the route labels of sensorcast_http_requests_total: a fixed
 // set, so that a scan of random paths cannot grow the series without bound.
-var routes = []string{"/api/sensors", "/api/history", "/api/history.csv", "/api/other", healthzPath, readyzPath, metricsPath, wsPath, "/"}
+var routes = []string{"/api/sensors", "/api/history", "/api/history.csv", "/api/alerts", "/api/other", healthzPath, readyzPath, metricsPath, wsPath, "/"}
 
 func route(path string) string {
 	switch {

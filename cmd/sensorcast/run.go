@@ -176,15 +176,18 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if br != nil {
 		defer br.Close() // on the error paths below; a no-op after shutdown
 	}
+	alerts := newAlerting(cfg, infos, *stateDir, log)
 	h = hub.New(&hub.Options{
 		Device:  cfg.Device,
 		Version: version,
 		Sensors: infos,
 		Prepare: wsPrepare,
 		Frames:  wsSrv,
-		Sinks:   hubSinks(br),
+		Sinks:   alerts.sinks(hubSinks(br)),
 		History: hub.HistoryOptions{Window: cfg.History.Window, Points: cfg.History.Points},
 	})
+	alerts.start(h, alertOutputs(br)...)
+	defer alerts.close() // after the sensors stop: nothing feeds it then
 	poller := sensors.NewPoller(&sensors.PollerOptions{
 		Device:    cfg.Device,
 		Logger:    log.With("component", "sensors"),
@@ -209,7 +212,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	httpSrv := &http.Server{
-		Handler:           obs.handler(newMux(wsSrv, h, guard, cfg.HTTP.MaxHistory), guard.Handler),
+		Handler:           obs.handler(newMux(wsSrv, h, guard, cfg.HTTP.MaxHistory, apiRoute{"/api/alerts", alerts.api}), guard.Handler),
 		ReadHeaderTimeout: readHeaderTimeout,
 		IdleTimeout:       idleTimeout,
 		// Every response but the WebSocket's is written at once; the

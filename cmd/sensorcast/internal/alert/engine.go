@@ -315,6 +315,9 @@ func (e *Engine) flush() {
 	}
 }
 
+// NotifyCount returns how many notification URLs rule has.
+func (e *Engine) NotifyCount(rule string) int { return len(e.notifyURLs(rule)) }
+
 func (e *Engine) notifyURLs(rule string) []string {
 	for _, r := range e.opts.Rules {
 		if r.Name == rule {
