@@ -14,6 +14,7 @@ import (
 	"github.com/sensorcast/sensorcast/bridge"
 	"github.com/sensorcast/sensorcast/cmd/sensorcast/internal/alert"
 	"github.com/sensorcast/sensorcast/cmd/sensorcast/internal/hub"
+	"github.com/sensorcast/sensorcast/cmd/sensorcast/internal/metrics"
 	"github.com/sensorcast/sensorcast/sensors/reading"
 )
 
@@ -308,4 +309,34 @@ func alertOutputs(br *bridge.MQTT) []func(alert.Event) {
 		return nil
 	}
 	return nil
+}
+
+// writeMetrics writes the alert families (their headers even without
+// rules, so that the set of families does not depend on the config).
+func (a *alerting) writeMetrics(w *metrics.Writer) {
+	w.Family("sensorcast_alert_firing", metrics.Gauge, "1 while the alert rule fires, by rule.")
+	var rules []alert.RuleStatus
+	if a != nil {
+		rules = a.engine.Rules()
+	}
+	for _, r := range rules {
+		v := 0.0
+		if r.State == "firing" {
+			v = 1
+		}
+		w.Sample("sensorcast_alert_firing", v, "rule", r.Name)
+	}
+	w.Family("sensorcast_alert_firings_total", metrics.Counter, "Times the alert rule fired, by rule (a rule still firing after a restart counts once).")
+	for _, r := range rules {
+		w.Uint("sensorcast_alert_firings_total", r.Firings, "rule", r.Name)
+	}
+	var st alert.NotifierStats
+	if a != nil && a.notifier != nil {
+		st = a.notifier.Stats()
+	}
+	w.Family("sensorcast_alert_notifications_total", metrics.Counter, "Alert notifications by result: sent, failed (each failed attempt), dropped (given up).")
+	w.Uint("sensorcast_alert_notifications_total", st.Sent, "result", "sent")
+	w.Uint("sensorcast_alert_notifications_total", st.Failed, "result", "failed")
+	w.Uint("sensorcast_alert_notifications_total", st.Dropped, "result", "dropped")
+	w.One("sensorcast_alert_queue_depth", metrics.Gauge, "Alert notifications waiting for delivery (kept in the state directory).", float64(st.Queued))
 }

@@ -149,6 +149,31 @@ func wsAlert(t *testing.T, addr string) map[string]any {
 	}
 }
 
+// metricsHas checks that /metrics has each line given, within 10 s (a
+// delivery is counted once the receiver has answered).
+func metricsHas(t *testing.T, addr string, lines ...string) {
+	t.Helper()
+	var missing string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		missing = ""
+		for _, l := range lines {
+			if !strings.Contains("\n"+string(b), "\n"+l+"\n") {
+				missing = l
+			}
+		}
+		if missing == "" {
+			return
+		}
+	}
+	t.Errorf("/metrics has no line %s", missing)
+}
+
 // sameMilli reports whether two RFC 3339 times are the same millisecond.
 func sameMilli(a, b any) bool {
 	as, _ := a.(string)
@@ -208,6 +233,8 @@ notify = ["` + srv.URL + `/hook"]
 	if w := wsAlert(t, addr); w["rule"] != "frost" || w["state"] != "firing" || w["v"] != 1.5 || w["device"] != "gh" {
 		t.Errorf("stream alert %v", w)
 	}
+	metricsHas(t, addr, `sensorcast_alert_firing{rule="frost"} 1`, `sensorcast_alert_firings_total{rule="frost"} 1`,
+		`sensorcast_alert_notifications_total{result="sent"} 1`)
 	stop()
 
 	// Restart while firing: still firing, no second message.
@@ -239,6 +266,7 @@ notify = ["` + srv.URL + `/hook"]
 	if w := wsAlert(t, addr); w["state"] != "resolved" {
 		t.Errorf("stream after resolve %v", w)
 	}
+	metricsHas(t, addr, `sensorcast_alert_firing{rule="frost"} 0`, `sensorcast_alert_firings_total{rule="frost"} 1`)
 	k.mu.Lock()
 	n := len(k.bodies)
 	k.mu.Unlock()

@@ -165,6 +165,7 @@ func (o *observer) metricsBody() []byte {
 		w.Family("sensorcast_mqtt_reconnects_total", metrics.Counter, "Connections to the broker after the first.")
 		w.Uint("sensorcast_mqtt_reconnects_total", max(b.Connects, 1)-1)
 	}
+	o.alerts.writeMetrics(w)
 	return append([]byte(nil), w.Bytes()...)
 }
 

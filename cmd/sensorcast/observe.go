@@ -72,6 +72,7 @@ type observer struct {
 	poller  *sensors.Poller
 	bridge  bridgeStats   // nil without a bridge
 	guard   *access.Guard // refusals by reason; may be nil
+	alerts  *alerting     // the alert rules; may be nil
 	scrape  string        // the scrape token; "" for none
 	serving atomic.Bool   // the listener is open and served
 

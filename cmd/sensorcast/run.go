@@ -200,7 +200,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		}
 	}
 
-	obs := &observer{start: time.Now(), ws: wsSrv, hub: h, poller: poller, guard: guard}
+	obs := &observer{start: time.Now(), ws: wsSrv, hub: h, poller: poller, guard: guard, alerts: alerts}
 	if br != nil {
 		obs.bridge = br
 	}
