@@ -3,9 +3,11 @@
 // only rewrite text nodes and attributes whose content changed, and hand
 // charts new data only when the sensor's history changed.
 //
-// Charts use uPlot when the page has it (vendor/uPlot.iife.min.js, which the
-// build copies from npm); without it the page works the same, without charts.
-import { newState, apply, view, Backoff, chartGroups, humanise, formatValue } from "./model.js";
+// Charts use uPlot when the page has it (vendor/uPlot.iife.min.js, committed
+// from its npm package); without it the page works the same, without charts.
+// Buttons above the cards choose the span the charts show, among those the
+// history holds (timeRanges).
+import { newState, apply, view, Backoff, chartGroups, humanise, formatValue, timeRanges, rangeStart, RANGES } from "./model.js";
 import { Inbox, offer, GZIP_PROTOCOL } from "./wire.js";
 
 const meta = document.querySelector('meta[name="sensorcast-ws"]');
@@ -52,7 +54,11 @@ const ui = {
   list: byId("sensors"),
   cards: new Map(), // sensor name -> card
   title: "",
+  ranges: byId("ranges"), // the chart range buttons (none in older pages)
+  rangeKey: "",
 };
+// The span the charts show in ms, 0 for the whole history.
+let rangeMs = 0;
 let cardSeq = 0;
 
 const uPlot = typeof globalThis.uPlot === "function" ? globalThis.uPlot : null;
@@ -104,7 +110,43 @@ function chartOptions(group, width) {
 }
 
 function chartData(s, group) {
-  return [s.hist.t, ...group.names.map((n) => s.hist.vals.get(n).v)];
+  const i = rangeStart(s.hist.t, rangeMs);
+  if (i === 0) return [s.hist.t, ...group.names.map((n) => s.hist.vals.get(n).v)];
+  return [s.hist.t.slice(i), ...group.names.map((n) => s.hist.vals.get(n).v.slice(i))];
+}
+
+function rangeLabel() {
+  const r = RANGES.find((x) => x.ms === rangeMs);
+  return r ? r.label : `${Math.round(state.windowMs / 60000)} min`;
+}
+
+// updateRanges offers the spans the history holds; a click redraws every
+// chart over the chosen one.
+function updateRanges() {
+  const bar = ui.ranges;
+  if (!bar || !uPlot) return;
+  const ranges = timeRanges(state.windowMs);
+  if (!ranges.some((r) => r.ms === rangeMs)) rangeMs = 0;
+  const key = `${ranges.map((r) => r.ms).join()} ${rangeMs}`;
+  const hidden = state.sensors.size === 0;
+  if (bar.hidden !== hidden) bar.hidden = hidden;
+  if (key === ui.rangeKey) return;
+  ui.rangeKey = key;
+  bar.replaceChildren(
+    ...ranges.map((r) => {
+      const b = make("button", "range-button");
+      b.type = "button";
+      b.textContent = r.label;
+      b.dataset.ms = String(r.ms);
+      b.setAttribute("aria-pressed", String(r.ms === rangeMs));
+      b.addEventListener("click", () => {
+        rangeMs = r.ms;
+        for (const c of ui.cards.values()) dropCharts(c);
+        schedule();
+      });
+      return b;
+    }),
+  );
 }
 
 function dropCharts(c) {
@@ -126,7 +168,7 @@ function updateCharts(c, s) {
     for (const g of groups) {
       const el = make("figure", "chart", c.chartBox);
       const names = g.names.map(humanise).join(", ");
-      el.setAttribute("aria-label", `Chart of ${names} over the last ${Math.round(state.windowMs / 60000)} min`);
+      el.setAttribute("aria-label", `Chart of ${names} over the last ${rangeLabel()}`);
       c.charts.push({ group: g, u: new uPlot(chartOptions(g, width), chartData(s, g), el) });
     }
     c.hist = s.hist;
@@ -254,6 +296,7 @@ function render() {
   }
   const empty = state.sensors.size > 0;
   if (ui.empty.hidden !== empty) ui.empty.hidden = empty;
+  updateRanges();
 
   if (ui.conn.dataset.phase !== conn.phase) ui.conn.dataset.phase = conn.phase;
   // Only the phase is in the live region; the countdown beside it changes
@@ -348,7 +391,7 @@ if (darkQuery && uPlot) {
 }
 // For scripts and tests in the browser: the live state and the cards, with
 // their uPlot instances. Read only.
-globalThis.sensorcast = { state, cards: ui.cards, charts: Boolean(uPlot), conn };
+globalThis.sensorcast = { state, cards: ui.cards, charts: Boolean(uPlot), conn, range: () => rangeMs };
 if (!overview) {
   if (fleetDevice) {
     const back = document.createElement("a");

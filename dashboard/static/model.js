@@ -516,3 +516,40 @@ export function chartGroups(s) {
   const groups = [...byUnit.values()];
   return { groups, key: JSON.stringify(groups) };
 }
+
+/** The spans a chart may show, shortest first, with the label for each. */
+export const RANGES = [
+  { ms: 5 * 60000, label: "5 min" },
+  { ms: 15 * 60000, label: "15 min" },
+  { ms: 3600000, label: "1 h" },
+  { ms: 6 * 3600000, label: "6 h" },
+  { ms: 24 * 3600000, label: "24 h" },
+  { ms: 7 * 86400000, label: "7 d" },
+];
+
+/**
+ * The chart ranges to offer for a history that reaches windowMs back: each
+ * span of RANGES shorter than it, then the whole window ("All", ms 0).
+ */
+export function timeRanges(windowMs) {
+  const out = RANGES.filter((r) => r.ms < windowMs);
+  out.push({ ms: 0, label: "All" });
+  return out;
+}
+
+/**
+ * The index of the first time in t (ascending Unix ms) within ms of the last
+ * one: where a chart of the last ms starts. 0 for ms 0 (all of it).
+ */
+export function rangeStart(t, ms) {
+  if (!(ms > 0) || t.length === 0) return 0;
+  const from = t[t.length - 1] - ms;
+  let lo = 0;
+  let hi = t.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (t[mid] < from) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}

@@ -318,3 +318,19 @@ test("backoff doubles from 0.5 s to 30 s with jitter, and resets", () => {
   }
   assert.ok(Number.isFinite(real.next()));
 });
+
+test("the chart ranges offered are the spans shorter than the history, then all of it", async () => {
+  const { timeRanges, rangeStart } = await import("../static/model.js");
+  assert.deepEqual(timeRanges(3600000).map((r) => r.label), ["5 min", "15 min", "All"]);
+  assert.deepEqual(timeRanges(3600001).map((r) => r.label), ["5 min", "15 min", "1 h", "All"]);
+  assert.deepEqual(timeRanges(60000).map((r) => [r.label, r.ms]), [["All", 0]]);
+  assert.deepEqual(timeRanges(30 * 86400000).map((r) => r.label), ["5 min", "15 min", "1 h", "6 h", "24 h", "7 d", "All"]);
+
+  const t = [0, 60000, 120000, 180000, 240000, 300000, 360000];
+  assert.equal(rangeStart(t, 0), 0);
+  assert.equal(rangeStart(t, 5 * 60000), 1); // from 60,000: the last five minutes
+  assert.equal(rangeStart(t, 59999), 6); // only the last point
+  assert.equal(rangeStart(t, 10 * 60000), 0); // longer than the history
+  assert.equal(rangeStart([], 60000), 0);
+  assert.equal(rangeStart([5], 60000), 0);
+});
