@@ -63,7 +63,10 @@ type Options struct {
 	// (the dashboard); "" for none.
 	ConfigurationURL string
 	StateDir         string // where the queue is kept on disk; "" keeps it in memory only
-	Logger           *slog.Logger
+	// Alerts names sensorcast's alert rules: each gets a retained state
+	// topic and a Home Assistant binary_sensor (see PublishAlert).
+	Alerts []string
+	Logger *slog.Logger
 }
 
 // Stats counts what the bridge did.
@@ -129,6 +132,7 @@ type MQTT struct {
 	connects  uint64
 	haTimer   *time.Timer
 	closed    bool
+	alerts    alertSet // see alert.go
 }
 
 // Status payloads of the availability topics.
@@ -231,6 +235,10 @@ func build(o *Options, fs fsys) (*MQTT, error) {
 	}
 	m.statusTopic = s.prefix + "/" + m.device + "/status"
 	m.topicBase = s.prefix + "/" + m.device + "/"
+	if err := m.initAlerts(o.Alerts); err != nil {
+		q.close()
+		return nil, err
+	}
 	q.eager.Store(true) // not connected yet
 	if n, _, _ := q.stats(); n > 0 {
 		log.Info("mqtt: readings kept from before the restart", "queued", n)
@@ -501,6 +509,7 @@ func (m *MQTT) deliver() {
 	for s := range m.values {
 		m.announce[s] = true
 	}
+	m.alertReconnectLocked()
 	m.mu.Unlock()
 
 	const window = 32
@@ -689,6 +698,10 @@ func (m *MQTT) sendDue() {
 		}
 	}
 	clear(m.announce)
+	at, ap := m.alertPubsLocked() // see alert.go
+	for i := range at {
+		pubs = append(pubs, pub{at[i], ap[i]})
+	}
 	m.mu.Unlock()
 	toks := make([]paho.Token, len(pubs))
 	for i, p := range pubs {
@@ -835,6 +848,7 @@ func (m *MQTT) onHAStatus(_ paho.Client, msg paho.Message) {
 		for s := range m.values {
 			m.announce[s] = true
 		}
+		m.alerts.announce = m.s.discovery && len(m.alerts.names) > 0
 		m.mu.Unlock()
 		m.poke()
 	})
@@ -855,6 +869,9 @@ func (m *MQTT) onOldConfig(_ paho.Client, msg paho.Message) {
 		if rest, ok := strings.CutPrefix(c.StateTopic, base); ok {
 			sensor, _, _ := strings.Cut(rest, "/")
 			m.mu.Lock()
+			if m.isAlertConfigLocked(c.StateTopic) {
+				stale = false
+			}
 			for name := range m.sensors {
 				if topicSafe(name) == sensor {
 					stale = !m.currentLocked(name, msg.Topic())

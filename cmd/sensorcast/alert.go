@@ -228,8 +228,18 @@ func (a *alerting) start(h *hub.Hub, outputs ...func(alert.Event)) {
 	if a.rules == 0 {
 		return
 	}
+	// The dashboard gets the rules firing from before a restart; MQTT
+	// gets every rule's state, so that Home Assistant shows each entity
+	// on or off at once.
 	for _, ev := range a.engine.Firing() {
 		a.publish(ev)
+	}
+	for _, r := range a.engine.Rules() {
+		if r.State != "firing" {
+			for _, out := range a.outputs {
+				out(alert.Event{Rule: r.Name, Sensor: r.Sensor, When: r.When, Since: r.Since})
+			}
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
@@ -303,12 +313,21 @@ func (a *alerting) api(w http.ResponseWriter, r *http.Request) {
 }
 
 // alertOutputs returns where alert events go besides the dashboard: the
-// MQTT bridge, when it runs.
+// MQTT bridge's retained alert topics, when it runs.
 func alertOutputs(br *bridge.MQTT) []func(alert.Event) {
 	if br == nil {
 		return nil
 	}
-	return nil
+	return []func(alert.Event){func(ev alert.Event) { br.PublishAlert(ev.Rule, ev.Firing) }}
+}
+
+// alertNames returns the names of cfg's rules, for the bridge.
+func alertNames(cfg *Config) []string {
+	names := make([]string, len(cfg.Alerts))
+	for i, a := range cfg.Alerts {
+		names[i] = a.Name
+	}
+	return names
 }
 
 // writeMetrics writes the alert families (their headers even without

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/sensorcast/sensorcast/bridge/mosquittotest"
 	"github.com/sensorcast/sensorcast/ws/wstest"
 )
 
@@ -272,5 +275,78 @@ notify = ["` + srv.URL + `/hook"]
 	k.mu.Unlock()
 	if n != 2 {
 		t.Errorf("%d webhook messages, want 2:\n%s", n, strings.Join(k.bodies, "\n"))
+	}
+}
+
+// With MQTT, a real Mosquitto holds each rule's retained state and its
+// Home Assistant binary_sensor: resolved at start, firing when the value
+// crosses, resolved when it clears.
+func TestAlertsOnMQTT(t *testing.T) {
+	b := mosquittotest.Start(t, nil)
+	set := probeRoot(t)
+	set("20000")
+	const (
+		topic = "sensorcast/gh/alert/frost"
+		cfg   = "homeassistant/binary_sensor/gh/alert_frost/config"
+	)
+	var (
+		mu  sync.Mutex
+		got = map[string][]string{}
+	)
+	o := paho.NewClientOptions().AddBroker(b.URL).SetClientID("alert-sub").SetOrderMatters(true)
+	o.SetOnConnectHandler(func(cl paho.Client) {
+		cl.SubscribeMultiple(map[string]byte{topic: 1, cfg: 1}, func(_ paho.Client, m paho.Message) {
+			mu.Lock()
+			got[m.Topic()] = append(got[m.Topic()], string(m.Payload()))
+			mu.Unlock()
+		})
+	})
+	sub := paho.NewClient(o)
+	if tok := sub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscriber: %v", tok.Error())
+	}
+	defer sub.Disconnect(100)
+	waitFor := func(tp string, n int) []string {
+		t.Helper()
+		for i := 0; ; i++ {
+			mu.Lock()
+			g := append([]string(nil), got[tp]...)
+			mu.Unlock()
+			if len(g) >= n {
+				return g
+			}
+			if i > 2000 {
+				t.Fatalf("fewer than %d messages on %s: %q", n, tp, g)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	startNodeWith(t, `device = "gh"
+[[sensor]]
+name = "probes"
+driver = "ds18b20"
+interval = "50ms"
+
+[mqtt]
+broker = "`+b.URL+`"
+
+[[alert]]
+name = "frost"
+when = "`+probeValue+` < 2"
+clear_for = "0s"
+`, filepath.Join(t.TempDir(), "state"))
+	if c := waitFor(cfg, 1)[0]; !strings.Contains(c, `"device_class":"problem"`) || !strings.Contains(c, `"state_topic":"`+topic+`"`) {
+		t.Errorf("discovery config %s", c)
+	}
+	if s := waitFor(topic, 1); s[0] != "resolved" {
+		t.Errorf("state at start %q", s)
+	}
+	set("1500")
+	if s := waitFor(topic, 2); s[1] != "firing" {
+		t.Errorf("states %q", s)
+	}
+	set("5000")
+	if s := waitFor(topic, 3); s[2] != "resolved" {
+		t.Errorf("states %q", s)
 	}
 }

@@ -56,6 +56,7 @@ func startBridge(cfg *Config, mqttURL, stateDir, configPath string, infos []hub.
 		Version:          version,
 		Sensors:          sensors,
 		StateDir:         stateDir,
+		Alerts:           alertNames(cfg),
 		Logger:           log.With("component", "mqtt"),
 	})
 	if err != nil {
