@@ -15,8 +15,14 @@ import (
 
 // failLogEvery is how often a Source that keeps failing is logged again:
 // the Poller logs its first failure, every failLogEvery'th consecutive
-// failure after that, and its recovery.
-const failLogEvery = 60
+// failure after that, and its recovery. A Source that keeps failing and
+// recovering (a loose wire) has at most one failing line and one recovered
+// line logged per failLogWindow; the next line logged says how many
+// episodes were left out (suppressed).
+const (
+	failLogEvery  = 60
+	failLogWindow = time.Minute
+)
 
 // PollerOptions configures a Poller. The zero value, like a nil
 // *PollerOptions, gives the defaults documented on each field.
@@ -117,6 +123,10 @@ type source struct {
 	lastErr     string
 	lastOK      time.Time
 	readTime    time.Duration
+
+	lastFailLog   time.Time // when a failing line was last logged
+	episodeLogged bool      // this failure episode's failing line was logged
+	suppressed    int       // failure episodes not logged since the last failing line
 }
 
 // NewPoller returns a Poller with no Sources. o may be nil; NewPoller does
@@ -361,8 +371,9 @@ func (p *Poller) poll(ctx context.Context, s *source, r *reading.Reading) uint64
 		recovered := s.consecutive > 0
 		s.consecutive = 0
 		failures := s.failures
+		logRecovery := recovered && s.episodeLogged
 		s.mu.Unlock()
-		if recovered {
+		if logRecovery {
 			p.log.Info("sensor recovered", "sensor", s.name, "failures", failures)
 		}
 		s.deliver.Lock()
@@ -385,10 +396,22 @@ func (p *Poller) poll(ctx context.Context, s *source, r *reading.Reading) uint64
 	s.consecutive++
 	s.lastErr = msg
 	failures, consecutive := s.failures, s.consecutive
+	logIt, suppressed := false, 0
+	switch {
+	case consecutive == 1 && !s.lastFailLog.IsZero() && now.Sub(s.lastFailLog) < failLogWindow:
+		s.suppressed++ // flapping: this episode goes unlogged
+		s.episodeLogged = false
+	case consecutive == 1 || consecutive%failLogEvery == 0:
+		logIt, suppressed = true, s.suppressed
+		s.suppressed, s.lastFailLog, s.episodeLogged = 0, now, true
+	}
 	s.mu.Unlock()
-	if consecutive == 1 || consecutive%failLogEvery == 0 {
-		p.log.Warn("sensor failing", "sensor", s.name, "err", msg,
-			"consecutive", consecutive, "failures", failures)
+	if logIt {
+		attrs := []any{"sensor", s.name, "err", msg, "consecutive", consecutive, "failures", failures}
+		if suppressed > 0 {
+			attrs = append(attrs, "suppressed", suppressed)
+		}
+		p.log.Warn("sensor failing", attrs...)
 	}
 	if consecutive == 1 && p.onStatus != nil {
 		s.deliver.Lock()

@@ -665,3 +665,43 @@ func (s *syncBuffer) String() string {
 	defer s.mu.Unlock()
 	return s.b.String()
 }
+
+// A sensor that keeps failing and recovering (a loose wire) is logged once
+// per minute at most, failing and recovered, and the next failing line
+// says how many episodes went unlogged.
+func TestPollerFlappingLogsRateLimited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs bytes.Buffer
+		p := sensors.NewPoller(&sensors.PollerOptions{Logger: logBuffer(&logs)})
+		flap := &sensortest.Script{Sensor: "flap", Loop: true, Steps: []sensortest.Step{
+			sensortest.OK(val("t", 1)),
+			sensortest.Fail(errors.New("i2c: no ack")),
+		}}
+		if err := p.Add(flap, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		// A failure every 2 s for 130 s: 65 episodes.
+		if err := runFor(t, p, 130500*time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Split(strings.TrimSpace(logs.String()), "\n")
+		var failing, recovered int
+		var suppressed []string
+		for _, l := range got {
+			switch {
+			case strings.Contains(l, `msg="sensor failing"`):
+				failing++
+				if _, s, ok := strings.Cut(l, "suppressed="); ok {
+					suppressed = append(suppressed, s)
+				}
+			case strings.Contains(l, `msg="sensor recovered"`):
+				recovered++
+			}
+		}
+		// Failing lines at 1 s, 61 s and 121 s; each of the later two
+		// counts the 29 episodes in between.
+		if failing != 3 || recovered != 3 || strings.Join(suppressed, " ") != "29 29" {
+			t.Errorf("%d failing and %d recovered lines, suppressed %v; want 3, 3, [29 29]:\n%s", failing, recovered, suppressed, logs.String())
+		}
+	})
+}
