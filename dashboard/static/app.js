@@ -9,6 +9,7 @@
 // history holds (timeRanges).
 import { newState, apply, view, Backoff, chartGroups, humanise, formatValue, timeRanges, rangeStart, RANGES } from "./model.js";
 import { Inbox, offer, GZIP_PROTOCOL } from "./wire.js";
+import { newAlerts, applyAlert, renderAlerts } from "./alerts.js";
 
 const meta = document.querySelector('meta[name="sensorcast-ws"]');
 const modeMeta = document.querySelector('meta[name="sensorcast-mode"]');
@@ -25,6 +26,7 @@ if (overview) import("./fleet.js");
 const nf = new Intl.NumberFormat(undefined, { maximumFractionDigits: 3 });
 
 const state = newState();
+const alerts = newAlerts(); // see alerts.js
 const backoff = new Backoff();
 const conn = { phase: "connecting", retryAt: 0, protocol: "" }; // protocol: the subprotocol the server chose
 
@@ -294,6 +296,7 @@ function render() {
     updateCard(c, view(state, s, now, nf));
     updateCharts(c, s);
   }
+  renderAlerts(alerts, byId("alerts"), ui.cards, nf, document);
   const empty = state.sensors.size > 0;
   if (ui.empty.hidden !== empty) ui.empty.hidden = empty;
   updateRanges();
@@ -360,6 +363,7 @@ function connect() {
 
 // received applies one message of the current connection, in arrival order.
 function received(msg) {
+  const alerted = applyAlert(alerts, msg);
   const kind = apply(state, msg, Date.now());
   if (kind === "hello") {
     // Count the connection as good only once the server has spoken, so a
@@ -367,7 +371,7 @@ function received(msg) {
     backoff.reset();
     conn.phase = "live";
   }
-  if (kind) schedule();
+  if (kind || alerted) schedule();
 }
 
 function retry() {
@@ -391,7 +395,7 @@ if (darkQuery && uPlot) {
 }
 // For scripts and tests in the browser: the live state and the cards, with
 // their uPlot instances. Read only.
-globalThis.sensorcast = { state, cards: ui.cards, charts: Boolean(uPlot), conn, range: () => rangeMs };
+globalThis.sensorcast = { state, alerts, cards: ui.cards, charts: Boolean(uPlot), conn, range: () => rangeMs };
 if (!overview) {
   if (fleetDevice) {
     const back = document.createElement("a");
