@@ -35,7 +35,7 @@ type AlertConfig struct {
 	// resolves; default alert.DefaultClearFor(For) (For, at least a
 	// minute), so that a flapping value makes one episode.
 	ClearFor *time.Duration `toml:"clear_for"`
-	// Notify lists notification URLs (http(s) JSON POST, ntfy, gotify).
+	// Notify lists notification URLs (http(s) JSON POST, ntfy, gotify, smtp).
 	Notify []string `toml:"notify"`
 }
 

@@ -19,9 +19,12 @@ import (
 //	http://host/path, https://host/path   a JSON POST (see Message)
 //	ntfy://[user:pass@]host[:port]/topic  an ntfy message (HTTPS; ?scheme=http for plain HTTP)
 //	gotify://host[:port][/path]/token     a Gotify message (HTTPS; ?disabletls=yes for plain HTTP)
+//	smtp://[user:pass@]host[:port]/?from=a@example.net&to=b@example.net[,c@…]
+//	                                      an e-mail (port 25 by default; 465 is TLS from the start,
+//	                                      any other port uses STARTTLS when offered, unless ?starttls=no)
 //
-// The ntfy and Gotify forms are those of shoutrrr, so a URL written for
-// another tool works here too.
+// The ntfy, Gotify and smtp forms are those of shoutrrr, so a URL written
+// for another tool works here too.
 
 // Message is the JSON body POSTed to an http(s) URL.
 type Message struct {
@@ -85,13 +88,14 @@ func CheckURL(raw string) error {
 
 // request is where and how a message goes.
 type request struct {
-	kind   string // "json", "ntfy", "gotify"
+	kind   string // "json", "ntfy", "gotify", "smtp"
 	url    string
 	user   *url.Userinfo
 	header http.Header
+	mail   *mailTarget // smtp only
 }
 
-const schemes = "http://, https://, ntfy:// or gotify://"
+const schemes = "http://, https://, ntfy://, gotify:// or smtp://"
 
 func target(raw string) (*request, error) {
 	u, err := url.Parse(raw)
@@ -138,6 +142,12 @@ func target(raw string) (*request, error) {
 		}
 		h := http.Header{"X-Gotify-Key": {token}}
 		return &request{kind: "gotify", url: scheme + "://" + u.Host + base + "/message", header: h}, nil
+	case "smtp":
+		mt, err := mailTo(u)
+		if err != nil {
+			return nil, fmt.Errorf("notification URL %q: %w", redact(raw), err)
+		}
+		return &request{kind: "smtp", mail: mt}, nil
 	}
 	return nil, fmt.Errorf("notification URL %q: scheme %q not supported (want %s)", redact(raw), u.Scheme, schemes)
 }
@@ -149,6 +159,12 @@ func (n *Notifier) send(ctx context.Context, raw string, ev *Event) error {
 		return &permanentError{err}
 	}
 	m := n.message(ev)
+	if t.kind == "smtp" {
+		if err := n.sendMail(ctx, t.mail, &m); err != nil {
+			return fmt.Errorf("mail to %s: %w", redact(raw), err)
+		}
+		return nil
+	}
 	var (
 		body  []byte
 		ctype string
