@@ -56,6 +56,10 @@ type Options struct {
 	// plain TCP; with RequireClientCert, clients must present one it signed.
 	TLS               *PKI
 	RequireClientCert bool
+	// Extra is appended to the configuration as it is: for instance a
+	// bridge to another broker (a connection section, which must come
+	// last, since the options after it are the bridge's).
+	Extra string
 }
 
 // Broker is a running mosquitto.
@@ -116,6 +120,9 @@ func Start(t testing.TB, o *Options) *Broker {
 		if o.RequireClientCert {
 			c.WriteString("require_certificate true\n")
 		}
+	}
+	if o.Extra != "" {
+		c.WriteString(strings.TrimSuffix(o.Extra, "\n") + "\n")
 	}
 	b.URL = scheme + "://" + b.Addr
 	if err := os.WriteFile(b.conf, []byte(c.String()), 0o600); err != nil {
