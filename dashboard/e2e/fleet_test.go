@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/sensorcast/sensorcast/bridge/mosquittotest"
@@ -133,10 +136,14 @@ func TestFleetDashboard(t *testing.T) {
 })()`)
 	waitJS(ctx, t, 5*time.Second, "both tiles back", `document.querySelectorAll("#fleet a.tile").length === 2`)
 
+	// Screenshots of the overview for the README (artifacts/fleet-*.png,
+	// copied to dashboard/ by hand when the page changes).
+	shoot(ctx, t, "fleet")
+
 	// Drill-down: a click on north's tile opens its cards and charts.
-	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(`#fleet a.tile[data-device="north"]`))); err != nil {
-		t.Fatal(err)
-	}
+	// (The overview redraws its tiles every second, so the click is the
+	// link's own, in the page, rather than on a node found beforehand.)
+	eval[bool](ctx, t, `(() => { document.querySelector('#fleet a.tile[data-device="north"]').click(); return true; })()`)
 	t.Cleanup(func() {
 		if t.Failed() {
 			v, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({hash: location.hash, phase: globalThis.sensorcast && globalThis.sensorcast.conn.phase,
@@ -204,5 +211,60 @@ func TestFleetDashboard(t *testing.T) {
 
 	for _, e := range consoleErrors() {
 		t.Errorf("browser: %s", e)
+	}
+}
+
+// shoot writes screenshots of the page as it is to artifacts/NAME-SCHEME-VIEW.png,
+// light and dark, desktop and phone (viewport only, so they stay small), and
+// checks that nothing overflows sideways on the phone.
+func shoot(ctx context.Context, t *testing.T, name string) {
+	t.Helper()
+	if err := os.MkdirAll("artifacts", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, scheme := range []string{"light", "dark"} {
+		for _, vp := range []struct {
+			name          string
+			width, height int64
+			mobile        bool
+		}{{"desktop", 1024, 640, false}, {"phone", 390, 700, true}} {
+			err := chromedp.Do(ctx,
+				chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+					_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+						Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}},
+					})
+					return err
+				}),
+				chromedp.EmulateViewport(vp.width, vp.height, func(p *emulation.SetDeviceMetricsOverrideParams, s *emulation.SetTouchEmulationEnabledParams) {
+					p.Mobile = vp.mobile
+					p.DeviceScaleFactor = 1
+				}),
+				chromedp.Sleep(1200*time.Millisecond), // a render (once a second) at the new size
+			)
+			if err != nil {
+				t.Fatal(err)
+			}
+			png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join("artifacts", fmt.Sprintf("%s-%s-%s.png", name, scheme, vp.name)), png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if vp.mobile {
+				if w := eval[float64](ctx, t, `document.documentElement.scrollWidth`); w > float64(vp.width) {
+					t.Errorf("%s %s: the page is %v px wide, wider than the %d px screen", scheme, vp.name, w, vp.width)
+				}
+			}
+		}
+	}
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, t, emulation.ClearDeviceMetricsOverride, cdp.Empty{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
+		return err
+	})); err != nil {
+		t.Fatal(err)
 	}
 }
