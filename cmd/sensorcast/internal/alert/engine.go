@@ -89,6 +89,8 @@ type facts struct {
 	last    time.Time // the latest reading's arrival; the engine's start before any
 	vals    []reading.Value
 	failing bool
+	read    bool // a reading has arrived since start
+	health  bool // a reading or a status has arrived since start: failing is known
 }
 
 type ruleState struct {
@@ -144,7 +146,7 @@ func (e *Engine) PublishReading(r *reading.Reading) {
 	defer e.mu.Unlock()
 	f := e.facts(r.Sensor)
 	f.vals = append(f.vals[:0], r.Values()...)
-	f.last = now
+	f.last, f.read, f.health = now, true, true
 	e.evalSensor(r.Sensor, now)
 }
 
@@ -153,7 +155,8 @@ func (e *Engine) PublishStatus(s *reading.Status) {
 	now := time.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	e.facts(s.Sensor).failing = !s.OK
+	f := e.facts(s.Sensor)
+	f.failing, f.health = !s.OK, true
 	e.evalSensor(s.Sensor, now)
 }
 
@@ -184,11 +187,15 @@ func (e *Engine) holds(c *Cond, now time.Time) (hold, known bool) {
 	if f == nil {
 		return false, false
 	}
+	// Health is unknown after a start until the sensor has spoken, or
+	// stayed silent too long: a rule firing from before a restart neither
+	// resolves nor fires again on what the engine has not seen yet.
 	switch c.Kind {
 	case Failing:
-		return f.failing, true
+		return f.failing, f.health
 	case Stale:
-		return f.maxGap > 0 && now.Sub(f.last) > StaleAfter(f.maxGap), true
+		stale := f.maxGap > 0 && now.Sub(f.last) > StaleAfter(f.maxGap)
+		return stale, f.read || stale || f.maxGap == 0
 	}
 	for _, v := range f.vals {
 		if v.Name == c.Value {

@@ -305,3 +305,41 @@ func TestRestoreRefusesBadState(t *testing.T) {
 		t.Errorf("good state file not restored: %+v", s)
 	}
 }
+
+// A health rule firing before a restart stays firing while the engine has
+// not heard from the sensor yet: no resolved on no news, no second firing
+// when the failure is reported again; resolved once it recovers.
+func TestRestartWhileHealthRuleFires(t *testing.T) {
+	dir := t.TempDir()
+	rules := []Rule{
+		{Name: "broken", When: cond(t, "gh failing"), ClearFor: time.Minute},
+		{Name: "quiet", When: cond(t, "gh stale"), ClearFor: time.Minute},
+	}
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, &Options{Sensors: ghSensors, Rules: rules, StateDir: dir})
+		h.e.PublishStatus(&reading.Status{Sensor: "gh", OK: false, Err: "no ack", Failures: 1})
+		time.Sleep(21 * time.Second)
+		h.want("broken firing", "quiet firing")
+		h.close()
+	})
+	synctest.Test(t, func(t *testing.T) {
+		h := start(t, &Options{Sensors: ghSensors, Rules: rules, StateDir: dir})
+		defer h.close()
+		time.Sleep(5 * time.Minute) // no status, no reading: both still fire
+		h.want()
+		h.e.PublishStatus(&reading.Status{Sensor: "gh", OK: false, Err: "no ack", Failures: 1})
+		time.Sleep(time.Minute)
+		h.want()
+		for _, s := range h.e.Rules() {
+			if s.State != "firing" {
+				t.Errorf("%+v", s)
+			}
+		}
+		h.e.PublishStatus(&reading.Status{Sensor: "gh", OK: true})
+		for range 7 { // a reading every max gap for 70 s
+			h.temp(20)
+			time.Sleep(10 * time.Second)
+		}
+		h.want("broken resolved", "quiet resolved")
+	})
+}
