@@ -41,6 +41,11 @@ func (m *MQTT) initAlerts(names []string) error {
 		if err := reading.CheckName(n); err != nil {
 			return fmt.Errorf("mqtt: alert %q: %w", n, err)
 		}
+		if topicSafe(n) == "availability" {
+			// <prefix>/<device>/alert/availability would read as the
+			// availability of a sensor named "alert".
+			return fmt.Errorf("mqtt: alert %q: the name is taken by the availability topics: rename it", n)
+		}
 		if other, dup := seen[topicSafe(n)]; dup {
 			return fmt.Errorf("mqtt: alerts %q and %q would share a topic (a space is published as _): rename one", other, n)
 		}

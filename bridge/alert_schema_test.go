@@ -52,6 +52,7 @@ func TestAlertNamesChecked(t *testing.T) {
 		{nil, []string{"a b", "a_b"}, `would share a topic`},
 		{nil, []string{"a/b"}, `mqtt: alert "a/b"`},
 		{[]Sensor{{Name: "alert"}}, []string{"x"}, `a sensor named "alert"`},
+		{nil, []string{"availability"}, `taken by the availability topics`},
 	} {
 		_, err := build(&Options{Config: Config{Broker: "tcp://127.0.0.1:1"}, Device: "pi", Sensors: tc.sensors, Alerts: tc.alerts}, osFS{})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
