@@ -21,11 +21,15 @@ import (
 	"github.com/sensorcast/sensorcast/ws/wstest"
 )
 
-// maxArm64Size is the budget for the stripped arm64 binary, in bytes:
-// issue 16's 7.5 MB (issue 9 set 7 MB at 6.9 MB; this round's Home
-// Assistant discovery, driver registry, queue and admission code brought
-// it to 7.14 MB before any metrics library).
-const maxArm64Size = 7_500_000
+// maxArm64Size is the budget for the stripped arm64 binary, in bytes.
+// Issue 9 set 7 MB at 6.9 MB; issue 16 held the metrics to 7.5 MB (a
+// hand-written exposition, 7.34 MB). The features that followed need more,
+// which issue 20 allows with a reason: HTTPS (crypto/tls's server side and
+// certificate creation, about 100 kB), an HTTP client for alert webhooks
+// and the fleet's backfill (net/http's Transport, about 95 kB), e-mail
+// alerts (net/smtp, net/mail), the fleet and the alert engine: 8.19 MB
+// in all. The file grows in 64 KiB steps (segment alignment).
+const maxArm64Size = 8_500_000
 
 // crossVersion is stamped into the test builds.
 const crossVersion = "v0.0.0-crosstest"
