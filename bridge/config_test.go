@@ -118,6 +118,7 @@ func TestUnreachable(t *testing.T) {
 		{errors.New("network Error : dial tcp 127.0.0.1:1883: connect: connection refused"), true},
 		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, true},
 		{io.EOF, true},
+		{errors.New("status can only transition to connecting from disconnected"), true},
 		{errors.New("not Authorized"), false},
 		{errors.New("bad user name or password"), false},
 		{errors.New("tls: failed to verify certificate: x509: certificate signed by unknown authority"), false},

@@ -897,14 +897,17 @@ func (m *MQTT) String() string {
 }
 
 // unreachable reports whether a connect error means that the broker could
-// not be reached at all (refused, timed out, reset), as opposed to a
-// refused login or TLS handshake.
+// not be reached at all (refused, timed out, reset) or that the attempt
+// came too early, as opposed to a refused login or TLS handshake.
 func unreachable(err error) bool {
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, io.EOF) {
 		return true
 	}
-	// paho wraps dial errors in a string: "network Error : dial tcp …".
+	// paho wraps dial errors in a string: "network Error : dial tcp …";
+	// a connect that races paho's own teardown of the lost connection
+	// fails on its state machine, and the next attempt goes through.
 	msg := err.Error()
-	return strings.Contains(msg, "network Error : dial") || strings.Contains(msg, "connection refused")
+	return strings.Contains(msg, "network Error : dial") || strings.Contains(msg, "connection refused") ||
+		strings.Contains(msg, "status can only transition to connecting from disconnected")
 }

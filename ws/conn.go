@@ -53,7 +53,7 @@ type Conn struct {
 	done   int                   // payload bytes of the partial frame at rbuf[r:] already unmasked
 	u8     utf8Stream            // UTF-8 state of the text message being read
 
-	lastSeen atomic.Int64 // unix nanoseconds of the last successful read
+	lastSeen atomic.Int64 // unix nanoseconds of the last successful read or data write
 
 	// Writer state, owned by the single active writer goroutine.
 	pongWire [maxCloseFrame]byte
@@ -108,6 +108,11 @@ func (s *Server) newConn(nc net.Conn) *Conn {
 	}
 	c.writeFn = c.writeLoop
 	c.readFn = c.readRaw
+	if n := s.opts.SendBuffer; n > 0 {
+		if tc, ok := nc.(interface{ SetWriteBuffer(int) error }); ok {
+			tc.SetWriteBuffer(n) // best effort: the system's buffer otherwise
+		}
+	}
 	if c.raw == nil {
 		// Without the raw socket, reads block in net.Conn.Read, which
 		// needs the read array all the time.

@@ -44,6 +44,7 @@ type shard struct {
 	running bool
 
 	// Owned by the running worker.
+	now   int64 // unix nanoseconds when the current batch was taken
 	batch []*outFrame
 	raw   rawBatch
 	runFn func() // sh.run, bound once so that starting the worker does not allocate
@@ -149,6 +150,7 @@ func (sh *shard) run() {
 		sh.qmu.Unlock()
 
 		fs := sh.batch[:n]
+		sh.now = time.Now().UnixNano()
 		sh.s.mu.RLock()
 		for _, c := range sh.conns {
 			c.deliver(sh, fs)
@@ -217,6 +219,9 @@ func (c *Conn) writeNow(sh *shard, fs []*outFrame) {
 		c.writing = false
 		c.mu.Unlock()
 		return
+	}
+	if n > 0 {
+		c.lastSeen.Store(sh.now) // a client that takes data is alive
 	}
 	c.mu.Lock()
 	if c.state == stateClosed {

@@ -45,6 +45,16 @@ type Options struct {
 	// per CPU, at most 8).
 	SendQueue int
 
+	// SendBuffer, if positive, sets each TCP connection's kernel send
+	// buffer (SO_SNDBUF; Linux doubles it for its bookkeeping). Default 0
+	// leaves the system's, autotuned up to megabytes on Linux. A slow
+	// client's backlog then stays in the connection's queue, where a newer
+	// BroadcastKey frame replaces a superseded one, instead of the kernel's,
+	// where nothing does: with a small buffer a slow client sees the latest
+	// state, a few seconds old rather than minutes. Writes of large
+	// messages (a snapshot) just take more system calls.
+	SendBuffer int
+
 	// MaxBroadcast is the largest Broadcast payload in bytes; larger ones
 	// are refused and counted in Stats.TooBig. Default 16 KiB. The frame pool
 	// allocates (2+W)*SendQueue+2 frames of MaxBroadcast+10 bytes once (see
@@ -59,7 +69,9 @@ type Options struct {
 	WriteTimeout time.Duration
 
 	// PingInterval is how often one shared ticker pings every connection;
-	// connections silent for 2*PingInterval are closed. Default 30 s;
+	// connections that for 2*PingInterval neither sent anything nor took
+	// a data frame are closed (a slow client whose pong waits behind the
+	// data it has still to read is alive: it takes data). Default 30 s;
 	// negative disables pings and the sweep, so half-open connections then
 	// linger until a write to them times out.
 	PingInterval time.Duration

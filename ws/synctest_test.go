@@ -294,3 +294,36 @@ func TestSendQueueFull(t *testing.T) {
 		t.Fatalf("%d Sends accepted, want the ring's %d", accepted, len(c.ring))
 	}
 }
+
+// A client that takes data but never answers (its pongs would wait behind
+// data it has still to read) is alive; one that takes nothing is swept.
+func TestKeepaliveDataCountsAsAlive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rec := newRecorder()
+		s := NewServer(rec.opts(&Options{PingInterval: 30 * time.Second, WriteTimeout: time.Hour}))
+		c := pipeDial(t, s)
+		stop := make(chan struct{})
+		go func() { // reads everything, answers nothing
+			for {
+				if _, _, err := c.ReadMessage(); err != nil {
+					close(stop)
+					return
+				}
+			}
+		}()
+		for range 200 { // 200 s of one broadcast a second
+			s.Broadcast([]byte("x"))
+			time.Sleep(time.Second)
+		}
+		if st := s.Stats(); st.TimedOut != 0 || st.Conns != 1 {
+			t.Fatalf("a client taking data was swept: %+v", st)
+		}
+		// Now nothing is broadcast: after two silent ping intervals the
+		// client, which never answers, is swept.
+		time.Sleep(91 * time.Second)
+		<-stop
+		if st := s.Stats(); st.TimedOut != 1 || st.Conns != 0 {
+			t.Fatalf("silent client not swept: %+v", st)
+		}
+	})
+}

@@ -78,6 +78,11 @@ func (c *Conn) writeLoop() {
 			c.s.stats.bytesSent.Add(uint64(n))
 			if err == nil {
 				c.s.stats.framesSent.Add(uint64(nb))
+				if nb > 0 {
+					// A client that takes data is alive, however
+					// late its pongs come behind that data.
+					c.lastSeen.Store(time.Now().UnixNano())
+				}
 			}
 		}
 		for i := range nb {

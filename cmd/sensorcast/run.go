@@ -159,6 +159,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		// Readings are keyed by sensor, statuses never dropped: room for
 		// every sensor's latest reading and a burst of status changes.
 		SendQueue: max(ws.DefaultSendQueue, 2*len(sources)+8),
+		// A slow client's backlog stays in its queue, where a newer
+		// reading of a sensor replaces the older one, not in the kernel
+		// (megabytes, minutes behind on a phone that reads slowly).
+		SendBuffer: 64 << 10,
 		OnOpen: func(c *ws.Conn) {
 			if err := h.Snapshot(wsClient{c}); err != nil {
 				log.Warn("send snapshot", "remote", c.RemoteAddr(), "err", err)
