@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -20,8 +21,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/sensorcast/sensorcast/bridge/mosquittotest"
 	"github.com/sensorcast/sensorcast/ws/wstest"
@@ -594,18 +593,28 @@ reconnect_max = "1s"
 
 	phase("retained 50 MB on homeassistant/status", 5*time.Second, func(t *testing.T, end time.Time) string {
 		before := metric(t, addr, tok, "sensorcast_mqtt_published_total")
-		pub := paho.NewClient(paho.NewClientOptions().AddBroker(broker.URL).SetClientID("hostile-publisher"))
-		if tk := pub.Connect(); !tk.WaitTimeout(10*time.Second) || tk.Error() != nil {
-			t.Fatalf("publisher: %v", tk.Error())
+		// The message comes from mosquitto_pub, another process, so that
+		// building and sending 50 MB does not slow this test process,
+		// which also holds the legitimate client.
+		mpub, err := exec.LookPath("mosquitto_pub")
+		if err != nil {
+			t.Fatalf("mosquitto_pub (Debian's mosquitto-clients) is needed: %v", err)
+		}
+		_, port, _ := net.SplitHostPort(broker.Addr)
+		pubArgs := []string{"-h", "127.0.0.1", "-p", port, "-i", "hostile-publisher", "-t", "homeassistant/status", "-q", "1", "-r"}
+		giant := filepath.Join(t.TempDir(), "giant")
+		if err := os.WriteFile(giant, bytes.Repeat([]byte("x"), 50<<20), 0o600); err != nil {
+			t.Fatal(err)
 		}
 		defer func() {
 			// Clear the retained message, so a failure here does not
 			// leave the broker poisoned for the cleanup.
-			pub.Publish("homeassistant/status", 1, true, []byte{}).WaitTimeout(10 * time.Second)
-			pub.Disconnect(250)
+			if out, err := exec.Command(mpub, append(pubArgs, "-n")...).CombinedOutput(); err != nil {
+				t.Errorf("clear the retained message: %v\n%s", err, out)
+			}
 		}()
-		if tk := pub.Publish("homeassistant/status", 1, true, bytes.Repeat([]byte("x"), 50<<20)); !tk.WaitTimeout(30*time.Second) || tk.Error() != nil {
-			t.Fatalf("publish 50 MB: %v", tk.Error())
+		if out, err := exec.Command(mpub, append(pubArgs, "-f", giant)...).CombinedOutput(); err != nil {
+			t.Fatalf("publish 50 MB: %v\n%s", err, out)
 		}
 		p.waitLog(t, regexp.MustCompile(`over max_packet_size`), 0, 20*time.Second)
 		for time.Now().Before(end) {
