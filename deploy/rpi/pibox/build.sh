@@ -7,8 +7,9 @@
 # Downloads (through apt, into OUTDIR/<kernel version>/, so a second run
 # downloads nothing) the arm64 kernel that linux-image-arm64:arm64 points to,
 # its headers and kbuild tools, the kernel source (for four files) and
-# busybox; builds i2c-stub and gpio-sim out of tree with our patches; and
-# writes OUTDIR/vmlinuz and OUTDIR/initrd.gz. Needs: qemu-system-arm (for the
+# busybox; builds i2c-stub and gpio-sim out of tree with our patches and the
+# box's own tools (pulsegen.c); and writes OUTDIR/vmlinuz and
+# OUTDIR/initrd.gz. Needs: qemu-system-arm (for the
 # run), gcc-aarch64-linux-gnu, cpio, patch, make, and dpkg's arm64
 # architecture enabled (dpkg --add-architecture arm64 && apt-get update).
 set -eu
@@ -86,6 +87,9 @@ for m in failover net_failover virtio_pci_legacy_dev virtio_pci_modern_dev virti
 	cp "$ko" "$initrd/lib/modules/"
 done
 cp "$mod/i2c-stub.ko" "$mod/gpio-sim-pibox.ko" "$initrd/lib/modules/"
+# The box's tools: static, without a C library (the cross compiler has none).
+aarch64-linux-gnu-gcc -static -nostdlib -ffreestanding -fno-builtin -fno-stack-protector -fno-pie -no-pie \
+	-O2 -Wall -Wextra -Werror -o "$initrd/bin/pulsegen" "$here/pulsegen.c"
 install -m 0755 "$here/init" "$initrd/init"
 install -m 0755 "$binary" "$initrd/bin/sensorcast"
 cp "$config" "$initrd/etc/sensorcast/sensorcast.toml"
