@@ -313,6 +313,13 @@ func (c *Conn) SendPrepared(p *Prepared) error {
 	return nil
 }
 
+// writingNow reports whether a write to c is in progress.
+func (c *Conn) writingNow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writing
+}
+
 // Close starts the closing handshake with code and reason (at most 123
 // bytes of UTF-8) and returns without waiting. Queued data frames are
 // discarded; the close frame goes out next, and TCP is closed when the

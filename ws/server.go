@@ -490,7 +490,10 @@ func (s *Server) keepalive() {
 		cutoff := time.Now().Add(-2 * iv).UnixNano()
 		s.mu.RLock()
 		for _, c := range s.conns {
-			if c.lastSeen.Load() < cutoff {
+			// A connection with a write in progress is left to
+			// WriteTimeout: its peer may be taking a large message
+			// slowly, with its pong queued behind it.
+			if c.lastSeen.Load() < cutoff && !c.writingNow() {
 				s.stats.timedOut.Add(1)
 				c.closeTCP(fmt.Errorf("ws: keepalive: client silent for more than %v", 2*iv))
 				continue

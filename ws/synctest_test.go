@@ -327,3 +327,22 @@ func TestKeepaliveDataCountsAsAlive(t *testing.T) {
 		}
 	})
 }
+
+// A client taking a large message slowly is not swept while the write is
+// in progress: WriteTimeout bounds that write instead.
+func TestKeepaliveSparesWriteInProgress(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		s := NewServer(&Options{PingInterval: time.Second, WriteTimeout: time.Minute})
+		c := pipeDial(t, s)
+		s.Broadcast([]byte("big"))
+		synctest.Wait()              // the writer is blocked: the client reads nothing yet
+		time.Sleep(10 * time.Second) // five ping intervals
+		if st := s.Stats(); st.TimedOut != 0 || st.Conns != 1 {
+			t.Fatalf("swept during a write in progress: %+v", st)
+		}
+		if p, err := c.ReadText(); err != nil || string(p) != "big" {
+			t.Fatalf("read %q, %v", p, err)
+		}
+		c.NetConn().Close()
+	})
+}
