@@ -87,22 +87,8 @@ var addrRE = regexp.MustCompile(`msg="sensorcast started".* addr=(\S+)`)
 // readings on the WebSocket, then a cancelled context closes the client with
 // 1001 Going Away and run returns nil.
 func TestRun(t *testing.T) {
-	cfg := filepath.Join(t.TempDir(), "c.toml")
-	os.WriteFile(cfg, []byte("device = \"bench\"\n[[sensor]]\ndriver = \"sim\"\ninterval = \"50ms\"\nseed = 7\n"), 0o644)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-config", cfg, "-listen", "127.0.0.1:0"}, logs) }()
-
-	var addr string
-	for deadline := time.Now().Add(10 * time.Second); addr == ""; time.Sleep(10 * time.Millisecond) {
-		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no start line in the log:\n%s", logs)
-		}
-	}
+	p := runInProcess(t, "device = \"bench\"\n[[sensor]]\ndriver = \"sim\"\ninterval = \"50ms\"\nseed = 7\n")
+	addr, ctx := p.addr, t.Context()
 
 	resp, err := http.Get("http://" + addr + "/")
 	if err != nil {
@@ -139,7 +125,47 @@ func TestRun(t *testing.T) {
 		t.Errorf("message types %v, want hello, history, then readings", types)
 	}
 
-	cancel()
+	p.shutdown(t, c)
+}
+
+// inProcess is the whole program run in this process (run), on a loopback
+// port chosen at run time.
+type inProcess struct {
+	addr   string
+	logs   *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// runInProcess starts run with config (TOML text) and waits for its start
+// line.
+func runInProcess(t *testing.T, config string) *inProcess {
+	t.Helper()
+	cfg := filepath.Join(t.TempDir(), "c.toml")
+	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	p := &inProcess{logs: &syncBuffer{}, cancel: cancel, done: make(chan error, 1)}
+	go func() { p.done <- run(ctx, []string{"-config", cfg, "-listen", "127.0.0.1:0"}, p.logs) }()
+	for deadline := time.Now().Add(10 * time.Second); p.addr == ""; time.Sleep(10 * time.Millisecond) {
+		if m := addrRE.FindStringSubmatch(p.logs.String()); m != nil {
+			p.addr = m[1]
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no start line in the log:\n%s", p.logs)
+		}
+	}
+	return p
+}
+
+// shutdown cancels run, as SIGTERM does, and checks that c is closed with
+// 1001 Going Away and that run returns nil within 2 s. It returns how long
+// run took to return.
+func (p *inProcess) shutdown(t *testing.T, c *wstest.Conn) time.Duration {
+	t.Helper()
+	start := time.Now()
+	p.cancel()
 	for {
 		if _, _, _, err := c.ReadFrame(); err != nil {
 			break
@@ -149,13 +175,14 @@ func TestRun(t *testing.T) {
 		t.Errorf("close code %d (received: %v), want 1001", code, ok)
 	}
 	select {
-	case err := <-done:
+	case err := <-p.done:
 		if err != nil {
 			t.Fatalf("run = %v, want nil after shutdown", err)
 		}
 	case <-time.After(2 * time.Second):
-		t.Fatal("run did not return within 2s of cancellation")
+		t.Fatalf("run did not return within 2s of cancellation:\n%s", p.logs)
 	}
+	return time.Since(start)
 }
 
 // Point 8 of issue 14: shutdown is bounded even while a sensor read is
@@ -190,8 +217,7 @@ func TestShutdownWhileReadStuck(t *testing.T) {
 	hardwareRoot = root
 	t.Cleanup(func() { hardwareRoot = old })
 
-	cfg := filepath.Join(t.TempDir(), "c.toml")
-	os.WriteFile(cfg, []byte(`device = "stuck"
+	p := runInProcess(t, `device = "stuck"
 [[sensor]]
 driver = "sim"
 interval = "50ms"
@@ -199,23 +225,10 @@ interval = "50ms"
 name = "probes"
 driver = "ds18b20"
 interval = "100ms"
-`), 0o644)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	logs := &syncBuffer{}
-	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-config", cfg, "-listen", "127.0.0.1:0"}, logs) }()
-	var addr string
-	for deadline := time.Now().Add(10 * time.Second); addr == ""; time.Sleep(10 * time.Millisecond) {
-		if m := addrRE.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-		} else if time.Now().After(deadline) {
-			t.Fatalf("no start line in the log:\n%s", logs)
-		}
-	}
-	dctx, dcancel := context.WithTimeout(ctx, 5*time.Second)
+`)
+	dctx, dcancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer dcancel()
-	c, _, err := wstest.Dial(dctx, "ws://"+addr+"/ws", nil)
+	c, _, err := wstest.Dial(dctx, "ws://"+p.addr+"/ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,25 +240,8 @@ interval = "100ms"
 			t.Fatal(err)
 		}
 	}
-	start := time.Now()
-	cancel()
-	for {
-		if _, _, _, err := c.ReadFrame(); err != nil {
-			break
-		}
-	}
-	if code, _, ok := c.CloseCode(); !ok || code != uint16(ws.StatusGoingAway) {
-		t.Errorf("close code %d (received: %v), want 1001", code, ok)
-	}
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run = %v, want nil", err)
-		}
-		t.Logf("shut down in %v with a read stuck", time.Since(start))
-	case <-time.After(2 * time.Second):
-		t.Fatalf("run did not return within 2s of cancellation with a read stuck:\n%s", logs)
-	}
+	t.Logf("shut down in %v with a read stuck", p.shutdown(t, c))
+	logs := p.logs
 	if !strings.Contains(logs.String(), "probes") {
 		t.Errorf("the stuck sensor is not named in the log:\n%s", logs)
 	}
