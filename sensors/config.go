@@ -293,6 +293,10 @@ type Hardware struct {
 	// gpioreg.ByName.
 	Pin func(name string) (gpio.PinIO, error)
 
+	// Edges requests a GPIO line by name for its edge events, with the
+	// kernel's timestamps, for pulse counters. Default: OpenEdgeLine.
+	Edges func(name string, o EdgeOpts) (EdgeReader, error)
+
 	// Logger receives notes about the host metrics found. Default:
 	// discard.
 	Logger *slog.Logger
@@ -380,6 +384,18 @@ func (hw *Hardware) pin(name string) (gpio.PinIO, error) {
 		return nil, fmt.Errorf("gpio line %q: not found", name)
 	}
 	return p, nil
+}
+
+// edges requests a line for its edge events.
+func (hw *Hardware) edges(name string, o EdgeOpts) (EdgeReader, error) {
+	if hw.Edges != nil {
+		return hw.Edges(name, o)
+	}
+	l, err := OpenEdgeLine(name, o)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // isPinNumber reports whether name looks like a BCM number ("17") or a

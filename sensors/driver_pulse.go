@@ -4,15 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
-
-	"periph.io/x/conn/v3/gpio"
 
 	"github.com/sensorcast/sensorcast/sensors/reading"
 )
@@ -44,17 +44,22 @@ func init() {
 			return nil
 		},
 		open: func(hw *Hardware, c *Config) (Source, error) {
-			p, err := hw.pin(c.Line)
+			pull, _ := parsePull(c.Pull)
+			line, err := hw.edges(c.Line, EdgeOpts{Falling: c.Invert, Pull: pull})
 			if err != nil {
 				return nil, err
 			}
-			pull, _ := parsePull(c.Pull)
 			per, _, _ := parsePer(c.Per)
-			o := PulseOpts{Name: c.Name, Pin: p, Pull: pull, Invert: c.Invert, Debounce: c.Debounce, Scale: c.Scale, Unit: c.Unit, Per: per}
+			o := PulseOpts{Name: c.Name, Line: line, Debounce: c.Debounce, Scale: c.Scale, Unit: c.Unit, Per: per, Logger: hw.Logger}
 			if hw.StateDir != "" {
 				o.StateFile = filepath.Join(hw.StateDir, "pulse", strings.ReplaceAll(c.Name, "/", "_")+".count")
 			}
-			return NewPulse(o)
+			p, err := NewPulse(o)
+			if err != nil {
+				line.Close()
+				return nil, err
+			}
+			return p, nil
 		},
 	})
 }
@@ -83,22 +88,19 @@ const DefaultPulseSave = 15 * time.Minute
 
 // PulseOpts configures a Pulse.
 type PulseOpts struct {
-	// Name is the Source's name. Default: the pin's name.
+	// Name is the Source's name. Default: the line's name.
 	Name string
 
-	// Pin is the input line. Required.
-	Pin gpio.PinIn
+	// Line delivers the edges to count, each one a pulse unless it
+	// bounces: a line opened with OpenEdgeLine for the rising edges, or
+	// the falling ones where a pulse pulls the line low (an S0 output, a
+	// contact to ground with a pull-up). Required; the Pulse closes it on
+	// Halt.
+	Line EdgeReader
 
-	// Pull is the line's bias; gpio.PullUp for an open collector (an S0
-	// output) or a contact to ground.
-	Pull gpio.Pull
-
-	// Invert counts falling edges (a pulse pulls the line low) instead of
-	// rising ones.
-	Invert bool
-
-	// Debounce is the dead time after a counted pulse, in which further
-	// edges are bounces. Default: DefaultPulseDebounce.
+	// Debounce is the dead time after a counted pulse, measured between
+	// the kernel's timestamps of the edges, in which further edges are
+	// bounces. Default: DefaultPulseDebounce.
 	Debounce time.Duration
 
 	// Scale is the number of pulses per unit (450 per litre, 1000 per
@@ -119,45 +121,61 @@ type PulseOpts struct {
 	// SaveEvery bounds how often StateFile is written. Default:
 	// DefaultPulseSave.
 	SaveEvery time.Duration
+
+	// Logger receives a warning when the kernel has lost edges because
+	// its queue was full, at most one per Sense. Default: discard.
+	Logger *slog.Logger
 }
 
 // Pulse is a Source that counts pulses on a GPIO line from the kernel's
-// edge events (the GPIO character device delivers each edge with the edge
-// detection set to the counted one; nothing polls the line), debounced by
-// a dead time after each counted pulse. Each Sense adds the rate since the
-// previous Sense (in Unit per Per) and the running total (in Unit), which
-// survives a restart in StateFile, written at most every SaveEvery and on
-// Halt.
+// edge events (the GPIO character device delivers each edge of the counted
+// kind with its time; nothing polls the line). It debounces by the
+// kernel's timestamps — an edge within Debounce of the last counted one is
+// a bounce — so a reader that falls behind, and reads many queued edges at
+// once, counts the same as one that keeps up. Each Sense adds the rate
+// since the previous Sense (in Unit per Per) and the running total (in
+// Unit), which survives a restart in StateFile, written at most every
+// SaveEvery and on Halt.
 type Pulse struct {
 	name           string
-	pin            gpio.PinIn
+	line           EdgeReader
 	debounce       time.Duration
 	scale          float64
 	per            time.Duration
 	unit, rateUnit reading.Unit
 	stateFile      string
 	saveEvery      time.Duration
-	stop, done     chan struct{}
-	stopOnce       sync.Once
-	mu             sync.Mutex
-	count          uint64 // pulses since the state file began
-	lastEdge       time.Time
-	haveEdge       bool
-	senseAt        time.Time
-	senseCount     uint64
-	savedCount     uint64
-	savedAt        time.Time
+	log            *slog.Logger
+	halting        atomic.Bool
+	done           chan struct{}
+	haltOnce       sync.Once
+	haltErr        error
+
+	mu       sync.Mutex
+	count    uint64 // pulses since the state file began
+	lastEdge time.Duration
+	haveEdge bool
+	lastSeq  uint32
+	lost     uint64 // edges the kernel lost (gaps in the sequence numbers)
+	readErr  error  // why the watcher stopped, if not Halt
+
+	// Sense's own.
+	senseAt    time.Time
+	senseCount uint64
+	savedCount uint64
+	savedAt    time.Time
+	lostWarned uint64
 }
 
-// NewPulse reads the total kept in StateFile, sets the pin up for edge
-// events and starts counting; Halt stops it. A state file that cannot be
-// read or parsed is an error, and is left as it is.
+// NewPulse reads the total kept in StateFile and starts counting the
+// Line's edges; Halt stops it. A state file that cannot be read or parsed
+// is an error, and is left as it is.
 func NewPulse(o PulseOpts) (*Pulse, error) {
-	if o.Pin == nil {
-		return nil, errors.New("sensors: new pulse: no pin")
+	if o.Line == nil {
+		return nil, errors.New("sensors: new pulse: no line")
 	}
 	if o.Name == "" {
-		o.Name = o.Pin.Name()
+		o.Name = o.Line.Name()
 	}
 	if o.Debounce <= 0 {
 		o.Debounce = DefaultPulseDebounce
@@ -174,15 +192,18 @@ func NewPulse(o PulseOpts) (*Pulse, error) {
 	if o.SaveEvery <= 0 {
 		o.SaveEvery = DefaultPulseSave
 	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
 	sym := map[time.Duration]string{time.Second: "s", time.Minute: "min", time.Hour: "h"}[o.Per]
 	if sym == "" {
 		sym = o.Per.String()
 	}
 	p := &Pulse{
-		name: o.Name, pin: o.Pin, debounce: o.Debounce, scale: o.Scale, per: o.Per,
+		name: o.Name, line: o.Line, debounce: o.Debounce, scale: o.Scale, per: o.Per,
 		unit: reading.Unit(o.Unit), rateUnit: reading.Unit(o.Unit + "/" + sym),
-		stateFile: o.StateFile, saveEvery: o.SaveEvery,
-		stop: make(chan struct{}), done: make(chan struct{}),
+		stateFile: o.StateFile, saveEvery: o.SaveEvery, log: o.Logger,
+		done: make(chan struct{}),
 	}
 	if p.stateFile != "" {
 		n, err := readPulseState(p.stateFile)
@@ -190,13 +211,6 @@ func NewPulse(o PulseOpts) (*Pulse, error) {
 			return nil, err
 		}
 		p.count, p.savedCount = n, n
-	}
-	edge := gpio.RisingEdge
-	if o.Invert {
-		edge = gpio.FallingEdge
-	}
-	if err := o.Pin.In(o.Pull, edge); err != nil {
-		return nil, fmt.Errorf("sensors: pulse %s: set up as an input with edge detection: %w", o.Pin.Name(), err)
 	}
 	now := time.Now()
 	p.senseAt, p.senseCount, p.savedAt = now, p.count, now
@@ -235,30 +249,53 @@ func parsePulseState(b []byte) (uint64, error) {
 	return n, nil
 }
 
-// watch counts edges until Halt.
+// pulseBatch is how many edges the watcher takes from the kernel per read.
+const pulseBatch = 64
+
+// watch counts edges until Halt or until the line fails.
 func (p *Pulse) watch() {
 	defer close(p.done)
-	for !p.stopped() {
-		if !p.pin.WaitForEdge(edgeWait) {
-			continue
+	var buf [pulseBatch]Edge
+	for {
+		n, err := p.line.ReadEdges(buf[:])
+		if err != nil {
+			if !p.halting.Load() {
+				p.mu.Lock()
+				p.readErr = err
+				p.mu.Unlock()
+			}
+			return
 		}
-		now := time.Now()
 		p.mu.Lock()
-		if !p.haveEdge || now.Sub(p.lastEdge) >= p.debounce {
-			p.count++
-			p.lastEdge, p.haveEdge = now, true
+		for _, e := range buf[:n] {
+			p.edge(e)
 		}
 		p.mu.Unlock()
 	}
 }
 
-func (p *Pulse) stopped() bool {
-	select {
-	case <-p.stop:
-		return true
-	default:
-		return false
+// edge counts e unless it is a bounce: within the debounce time of the
+// last counted edge, by the kernel's clock. It notes edges the kernel
+// lost, from the gap in the sequence numbers. Called with mu held.
+func (p *Pulse) edge(e Edge) {
+	if p.lastSeq != 0 && e.Seq-p.lastSeq > 1 && e.Seq-p.lastSeq < 1<<31 {
+		p.lost += uint64(e.Seq - p.lastSeq - 1)
 	}
+	p.lastSeq = e.Seq
+	if p.haveEdge && e.Time-p.lastEdge < p.debounce && e.Time >= p.lastEdge {
+		return
+	}
+	p.count++
+	p.lastEdge, p.haveEdge = e.Time, true
+}
+
+// Lost returns how many edges the kernel has lost since the Pulse started,
+// its queue being full because the reader fell behind. They are not in the
+// total: without their times they cannot be told from bounces.
+func (p *Pulse) Lost() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.lost
 }
 
 // Name returns the Pulse's name.
@@ -266,12 +303,22 @@ func (p *Pulse) Name() string { return p.name }
 
 // Sense adds the rate since the previous Sense and the total. It writes
 // the total to the state file when SaveEvery has passed since the last
-// write, and fails if that write fails (the count goes on).
+// write, and fails if that write fails (the count goes on). It fails for
+// good if the line has failed (the watcher has stopped), and logs the
+// edges the kernel lost since the previous Sense, if any.
 func (p *Pulse) Sense(r *reading.Reading) error {
 	now := time.Now()
 	p.mu.Lock()
-	count := p.count
+	count, lost, readErr := p.count, p.lost, p.readErr
 	p.mu.Unlock()
+	if readErr != nil {
+		return fmt.Errorf("sensors: pulse %s: no longer counting: %w", p.name, readErr)
+	}
+	if lost != p.lostWarned {
+		p.log.Warn("pulse counter: the kernel lost edges, its queue full while the reader was behind; the total is short by up to that many pulses",
+			"sensor", p.name, "lost", lost-p.lostWarned, "lost_total", lost)
+		p.lostWarned = lost
+	}
 	if el := now.Sub(p.senseAt); el > 0 {
 		rate := float64(count-p.senseCount) / el.Seconds() * p.per.Seconds() / p.scale
 		if err := r.Add("rate", p.rateUnit, int64(math.Round(rate*1000))); err != nil {
@@ -319,11 +366,17 @@ func (p *Pulse) save(count uint64) error {
 	return nil
 }
 
-// Halt stops counting, as GPIO.Halt does, and writes the total to the
-// state file.
+// Halt stops counting: it closes the line, which ends the watcher's wait
+// for edges, and writes the total to the state file. Calling it again
+// returns the first call's result.
 func (p *Pulse) Halt() error {
-	p.stopOnce.Do(func() { close(p.stop) })
-	err := p.pin.Halt()
+	p.haltOnce.Do(func() { p.haltErr = p.halt() })
+	return p.haltErr
+}
+
+func (p *Pulse) halt() error {
+	p.halting.Store(true)
+	err := p.line.Close()
 	t := time.NewTimer(haltWait)
 	defer t.Stop()
 	select {

@@ -1,5 +1,7 @@
-// Package sensortest provides fakes of sensors.Source for tests: Script, a
-// Source that plays back a list of steps (values, errors, panics, delays).
+// Package sensortest provides fakes for tests of sensors: Script, a
+// Source that plays back a list of steps (values, errors, panics, delays),
+// and Edges, a GPIO line's edge events with the kernel's times and
+// sequence numbers as the test gives them.
 package sensortest
 
 import (
