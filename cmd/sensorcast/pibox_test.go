@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -35,6 +36,7 @@ func TestPiInABox(t *testing.T) {
 	b := startBox(t, dir)
 	bme := bmeFixture // a copy: step 4 changes its raw values
 
+	b.mustRun(t, iioSetup)
 	b.mustRun(t, loadStub(&bme, 0x0194))
 	b.mustRun(t, gpioSimSetup)
 	b.mustRun(t, "sensorcast -config /etc/sensorcast/sensorcast.toml >/tmp/sensorcast.log 2>&1 &")
@@ -52,6 +54,16 @@ func TestPiInABox(t *testing.T) {
 	// 2. A second register chip: 0x0194 is 25.25 °C.
 	got = msgs.waitReading(t, "mcp9808", 10*time.Second, func(m boxMsg) bool { return true })
 	checkNear(t, "mcp9808 temperature", got, "temperature", 25250)
+
+	// 2b. The same chip at iioAddr, read by the kernel's own driver (bmp280,
+	// an IIO device) through sensorcast's iio driver, gives the datasheet's
+	// values too (the kernel truncates humidity to whole milli-percent).
+	iioWant := bmeFixture.expect()
+	got = msgs.waitReading(t, "bme280-iio", 10*time.Second, func(m boxMsg) bool { return true })
+	checkNear(t, "bme280-iio temperature", got, "temperature", iioWant.tempMilliC)
+	checkNear(t, "bme280-iio pressure", got, "pressure", iioWant.pressMilliHPa)
+	checkNear(t, "bme280-iio humidity", got, "humidity", iioWant.humMilliPct)
+	t.Logf("bme280-iio: %v", got.Values)
 
 	// 3. A GPIO input toggled inside the box arrives as on/off changes.
 	b.mustRun(t, "for i in 1 2 3; do echo pull-up > $(ls -d /sys/devices/platform/gpio-sim.*/gpiochip*/sim_gpio17)/pull; sleep 0.4; "+
@@ -83,10 +95,11 @@ func TestPiInABox(t *testing.T) {
 	// 5. The bus vanishes and returns: failing, then recovered, no restart.
 	// It returns fully programmed (loadStub), as a chip that has finished
 	// its power-up does: every reading after the recovery is the chip's.
+	// The kernel's IIO device on it goes and comes back with it.
 	b.mustRun(t, "rmmod i2c-stub && rm /dev/i2c-1")
-	msgs.waitStatus(t, "bme280", false, 15*time.Second)
+	msgs.waitStatus(t, false, 15*time.Second, "bme280", "bme280-iio")
 	b.mustRun(t, loadStub(&bme, 0x0194))
-	msgs.waitStatus(t, "bme280", true, 30*time.Second)
+	msgs.waitStatus(t, true, 60*time.Second, "bme280", "bme280-iio")
 	recovered := len(msgs.seen)
 	for range 4 { // checked with all the others by checkStream below
 		msgs.waitReading(t, "bme280", 10*time.Second, func(m boxMsg) bool { return true })
@@ -117,7 +130,7 @@ func TestPiInABox(t *testing.T) {
 
 	// 6. scan names the emulated chips.
 	out := strings.Join(b.mustRun(t, "sensorcast scan"), "\n")
-	for _, want := range []string{"0x76", "BME280", "0x18", "MCP9808"} {
+	for _, want := range []string{"0x76", "BME280", "0x18", "MCP9808", "IIO: 1 device(s)", `driver = "iio"`, `device = "bme280"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("sensorcast scan output lacks %q:\n%s", want, out)
 		}
@@ -281,9 +294,17 @@ func checkPulses(seen []boxMsg, from, to int64) []string {
 // the emulated chips while their registers are being written.
 const stagingBus = 11
 
-// stubParams puts a BME280 at 0x76 (writes in register/value pairs) and an
-// MCP9808 at 0x18 (16-bit registers) on stagingBus.
-var stubParams = fmt.Sprintf("chip_addr=0x76,0x18 bus_num=%d write_pairs=1,0 reg16=0,1", stagingBus)
+// stubParams puts a BME280 at 0x76 (writes in register/value pairs), an
+// MCP9808 at 0x18 (16-bit registers) and a second BME280 at iioAddr on
+// stagingBus.
+var stubParams = fmt.Sprintf("chip_addr=0x76,0x18,0x%02x bus_num=%d write_pairs=1,0,1 reg16=0,1,0", iioAddr, stagingBus)
+
+// iioAddr is the BME280 that the kernel's own driver (bmp280) reads: an
+// IIO device, read by sensorcast's iio driver. It keeps bmeFixture's values.
+const iioAddr = 0x77
+
+// iioSetup loads the kernel's IIO core and its BMP280/BME280 driver, once.
+const iioSetup = "insmod /lib/modules/industrialio.ko && insmod /lib/modules/bmp280.ko && insmod /lib/modules/bmp280-i2c.ko"
 
 // loadStub loads i2c-stub, writes every register of both chips, and only
 // then makes the adapter the box's /dev/i2c-1 (publishStub). Until that one
@@ -296,6 +317,8 @@ func loadStub(c *bme280, mcpTemp uint16) string {
 		"insmod /lib/modules/i2c-stub.ko " + stubParams,
 		c.program(stagingBus),
 		mcpProgram(stagingBus, mcpTemp),
+		bmeFixture.programAt(stagingBus, iioAddr),
+		fmt.Sprintf("echo bme280 0x%02x > /sys/bus/i2c/devices/i2c-%d/new_device", iioAddr, stagingBus),
 		publishStub,
 	}, " && ")
 }
@@ -354,14 +377,17 @@ func pairs(reg byte, data []byte) []byte {
 
 // program writes every register the driver reads, in one message: chip ID
 // (BME280), calibration, status (idle) and raw values.
-func (c *bme280) program(bus int) string {
+func (c *bme280) program(bus int) string { return c.programAt(bus, 0x76) }
+
+// programAt is program for the chip at addr.
+func (c *bme280) programAt(bus int, addr byte) string {
 	var m []byte
 	m = append(m, pairs(0xd0, []byte{0x60})...)
 	m = append(m, pairs(0x88, c.calib[:])...)
 	m = append(m, pairs(0xe1, c.hcal[:])...)
 	m = append(m, pairs(0xf3, []byte{0})...)
 	m = append(m, pairs(0xf7, c.raw[:])...)
-	return i2cTransfer(bus, 0x76, m)
+	return i2cTransfer(bus, addr, m)
 }
 
 // programRaw writes the raw values (0xF7…0xFE) in one message.
@@ -461,7 +487,9 @@ var bme280Range = map[string][2]float64{"temperature": {-40, 85}, "pressure": {3
 //     is no value in between);
 //   - from seen[recovered] on (after the bus came back), every bme280 reading
 //     equals the last state, and no sensor reports a failure;
-//   - every mcp9808 reading is 25.25 °C.
+//   - every mcp9808 reading is 25.25 °C;
+//   - every bme280-iio reading is bmeFixture's values (its chip is never
+//     changed).
 func checkStream(seen []boxMsg, states []bmeValues, recovered int) []string {
 	var faults []string
 	state := 0
@@ -477,6 +505,10 @@ func checkStream(seen []boxMsg, states []bmeValues, recovered int) []string {
 		case "mcp9808":
 			if !near(m, "temperature", 25250) {
 				faults = append(faults, fmt.Sprintf("message %d: mcp9808 reading %v, want 25.250 °C", i, m.Values))
+			}
+		case "bme280-iio":
+			if !isBME(m, bmeFixture.expect()) {
+				faults = append(faults, fmt.Sprintf("message %d: bme280-iio reading %v, want %v", i, m.Values, bmeFixture.expect()))
 			}
 		case "bme280":
 			for name, r := range bme280Range {
@@ -771,13 +803,15 @@ func (s *boxStream) waitReading(t *testing.T, sensor string, limit time.Duration
 	}
 }
 
-func (s *boxStream) waitStatus(t *testing.T, sensor string, ok bool, limit time.Duration) {
+// waitStatus waits until each of sensors has sent a status with ok, in any
+// order.
+func (s *boxStream) waitStatus(t *testing.T, ok bool, limit time.Duration, sensors ...string) {
 	t.Helper()
 	deadline := time.Now().Add(limit)
-	for {
-		m := s.next(t, fmt.Sprintf("status ok=%v of %s", ok, sensor), deadline)
-		if m.Type == "status" && m.Sensor == sensor && m.OK == ok {
-			return
+	for len(sensors) > 0 {
+		m := s.next(t, fmt.Sprintf("status ok=%v of %s", ok, strings.Join(sensors, ", ")), deadline)
+		if m.Type == "status" && m.OK == ok {
+			sensors = slices.DeleteFunc(sensors, func(n string) bool { return n == m.Sensor })
 		}
 	}
 }

@@ -8,7 +8,8 @@
 # downloads nothing) the arm64 kernel that linux-image-arm64:arm64 points to,
 # its headers and kbuild tools, the kernel source (for four files) and
 # busybox; builds i2c-stub and gpio-sim out of tree with our patches and the
-# box's own tools (pulsegen.c); and writes OUTDIR/vmlinuz and
+# box's own tools (pulsegen.c); takes the kernel's IIO BME280 driver from
+# the package; and writes OUTDIR/vmlinuz and
 # OUTDIR/initrd.gz. Needs: qemu-system-arm (for the
 # run), gcc-aarch64-linux-gnu, cpio, patch, make, and dpkg's arm64
 # architecture enabled (dpkg --add-architecture arm64 && apt-get update).
@@ -82,6 +83,13 @@ rm -rf "$initrd"
 mkdir -p "$initrd/bin" "$initrd/lib/modules" "$initrd/proc" "$initrd/sys" "$initrd/dev" "$initrd/tmp" "$initrd/etc/sensorcast"
 cp "$root/bin/busybox" "$initrd/bin/busybox"
 for m in failover net_failover virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_net configfs i2c-dev; do
+	ko=$(find "$root/lib/modules/$kabi" -name "$m.ko" | head -n 1)
+	[ -n "$ko" ] || die "module $m not found in $kpkg"
+	cp "$ko" "$initrd/lib/modules/"
+done
+# The kernel's own BME280 driver, an IIO device on the emulated chip for
+# the iio driver's test; the host test loads them.
+for m in industrialio bmp280 bmp280-i2c; do
 	ko=$(find "$root/lib/modules/$kabi" -name "$m.ko" | head -n 1)
 	[ -n "$ko" ] || die "module $m not found in $kpkg"
 	cp "$ko" "$initrd/lib/modules/"
