@@ -29,3 +29,6 @@ func SetScanListen(d time.Duration) time.Duration {
 	scanListen = d
 	return old
 }
+
+// PulseGather is how long a Pulse's watcher lets edges gather after a read.
+const PulseGather = pulseGather

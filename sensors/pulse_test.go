@@ -22,11 +22,20 @@ import (
 // time, as a contact or a long cable gives, and returns the time after
 // them.
 func pulses(e *sensortest.Edges, start time.Duration, n int) time.Duration {
+	var times []time.Duration
 	for k := range n {
 		t := start + time.Duration(k)*time.Millisecond
-		e.Rising(t, t+100*time.Microsecond, t+300*time.Microsecond)
+		times = append(times, t, t+100*time.Microsecond, t+300*time.Microsecond)
 	}
+	e.Rising(times...) // at once: the watcher reads them without a pause
 	return start + time.Duration(n)*time.Millisecond
+}
+
+// counted waits, in a synctest bubble, until the edges queued so far are
+// counted: the watcher lets edges gather for PulseGather after a read.
+func counted() {
+	time.Sleep(sensors.PulseGather)
+	synctest.Wait()
 }
 
 func pulseValues(t *testing.T, s sensors.Source) map[string]reading.Value {
@@ -110,7 +119,7 @@ func TestPulseDebounceKernelTime(t *testing.T) {
 		ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
 		// The last counted pulse was at 998 ms.
 		line.Rising(ms(999.9), ms(1000), ms(1001.9), ms(1002))
-		synctest.Wait()
+		counted()
 		if v := pulseValues(t, p); v["total"].Milli != 502_000 {
 			t.Errorf("edges at 999.9, 1000 (2 ms after 998), 1001.9, 1002 ms: total %v, want 502 pulses", v["total"])
 		}
@@ -131,7 +140,7 @@ func TestPulseLostEdges(t *testing.T) {
 		line.Rising(time.Second)
 		line.Lose(5)
 		line.Rising(2 * time.Second)
-		synctest.Wait()
+		counted()
 		if v := pulseValues(t, p); v["total"].Milli != 2000 || p.Lost() != 5 {
 			t.Errorf("total %v, lost %d; want 2 pulses, 5 lost", v["total"], p.Lost())
 		}
@@ -140,14 +149,14 @@ func TestPulseLostEdges(t *testing.T) {
 		}
 		logs.Reset()
 		line.Rising(3 * time.Second)
-		synctest.Wait()
+		counted()
 		pulseValues(t, p)
 		if logs.Len() != 0 {
 			t.Errorf("logged again with nothing more lost: %q", logs.String())
 		}
 		line.Lose(1)
 		line.Rising(4 * time.Second)
-		synctest.Wait()
+		counted()
 		pulseValues(t, p)
 		if p.Lost() != 6 || !strings.Contains(logs.String(), "lost=1 lost_total=6") {
 			t.Errorf("lost %d, log %q", p.Lost(), logs.String())
@@ -167,7 +176,7 @@ func TestPulseLineFails(t *testing.T) {
 		}
 		pulses(line, 0, 3)
 		line.Fail(errors.New("gpio line \"GPIO22\": read edge events: no such device"))
-		synctest.Wait()
+		counted()
 		var r reading.Reading
 		err = p.Sense(&r)
 		if err == nil || !strings.Contains(err.Error(), "no longer counting") || !strings.Contains(err.Error(), "no such device") {
@@ -196,8 +205,8 @@ func TestPulseTotalKept(t *testing.T) {
 			return line, p
 		}
 		line, p := open()
-		time.Sleep(time.Second)
 		kernel := pulses(line, 0, 500)
+		time.Sleep(time.Second)
 		synctest.Wait()
 		if v := pulseValues(t, p); v["rate"] != (reading.Value{Name: "rate", Unit: "pulses/s", Milli: 500000}) || v["total"].Milli != 500000 {
 			t.Errorf("values %v", v)
@@ -211,7 +220,7 @@ func TestPulseTotalKept(t *testing.T) {
 			t.Errorf("state after SaveEvery: %q, %v", b, err)
 		}
 		pulses(line, kernel+time.Hour, 7)
-		synctest.Wait()
+		counted()
 		if err := p.Halt(); err != nil {
 			t.Fatal(err)
 		}
@@ -223,8 +232,8 @@ func TestPulseTotalKept(t *testing.T) {
 		}
 		line, p = open()
 		defer p.Halt()
-		time.Sleep(time.Second)
 		pulses(line, 0, 3) // the kernel's clock restarted with the machine
+		time.Sleep(time.Second)
 		synctest.Wait()
 		if v := pulseValues(t, p); v["total"].Milli != 510000 || v["rate"].Milli != 3000 {
 			t.Errorf("after a restart: %v", v)
