@@ -49,8 +49,9 @@ type EdgeOpts struct {
 	// bias) or gpio.PullNoChange (as it is).
 	Pull gpio.Pull
 
-	// Consumer labels the line in the kernel (gpioinfo shows it).
-	// Default: "sensorcast".
+	// Consumer labels the line in the kernel (gpioinfo and scan show it).
+	// Default: the program's name and process ID, "sensorcast@1234", as
+	// periph.io labels the lines it requests.
 	Consumer string
 
 	// QueueLen is how many edges the kernel queues for a reader that is

@@ -19,6 +19,7 @@ import (
 // The flags of struct gpio_v2_line_config (linux/gpio.h), which
 // golang.org/x/sys/unix does not define.
 const (
+	lineFlagUsed         = 1 << 0
 	lineFlagInput        = 1 << 2
 	lineFlagEdgeRising   = 1 << 4
 	lineFlagEdgeFalling  = 1 << 5
@@ -55,8 +56,7 @@ func openEdgeLine(dev, name string, o EdgeOpts) (*EdgeLine, error) {
 	if name == "" || len(name) >= 32 {
 		return nil, fmt.Errorf("gpio line %q: not a line name", name)
 	}
-	chips, _ := filepath.Glob(filepath.Join(dev, "gpiochip*"))
-	slices.SortFunc(chips, func(a, b string) int { return chipNumber(a) - chipNumber(b) })
+	chips := gpioChipPaths(dev)
 	if len(chips) == 0 {
 		return nil, fmt.Errorf("gpio line %q: no GPIO character device (%s) found", name, filepath.Join(dev, "gpiochipN"))
 	}
@@ -86,68 +86,139 @@ func chipNumber(path string) int {
 	return n
 }
 
-// requestEdgeLine looks for the line called name on the character device
-// chip and requests it if it is there. found says whether it was there.
-func requestEdgeLine(chip, name string, o EdgeOpts) (l *EdgeLine, found bool, err error) {
+// GPIOChip is a GPIO character device, as GPIOChips finds it.
+type GPIOChip struct {
+	Path  string // "/dev/gpiochip0"
+	Label string // the driver's label, such as "pinctrl-bcm2711"
+	Lines []GPIOLine
+}
+
+// GPIOLine is one line of a GPIOChip.
+type GPIOLine struct {
+	Offset   int
+	Name     string // "GPIO17"; "" for an unnamed line
+	Consumer string // who requested it, if anyone ("" if not, or if unnamed)
+	Used     bool   // requested by a driver or a program
+}
+
+// GPIOChips lists the GPIO character devices under dev ("/dev"), in
+// number order, with their lines.
+func GPIOChips(dev string) ([]GPIOChip, error) {
+	paths := gpioChipPaths(dev)
+	var chips []GPIOChip
+	var errs []error
+	for _, path := range paths {
+		c := GPIOChip{Path: path}
+		err := chipLines(path, func(fd int, ci *unix.GPIOChipInfo, li *unix.GPIOV2LineInfo) bool {
+			c.Label = cstr(ci.Label[:])
+			c.Lines = append(c.Lines, GPIOLine{Offset: int(li.Offset), Name: cstr(li.Name[:]), Consumer: cstr(li.Consumer[:]),
+				Used: li.Flags&lineFlagUsed != 0})
+			return false
+		})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		chips = append(chips, c)
+	}
+	return chips, errors.Join(errs...)
+}
+
+// gpioChipPaths returns the GPIO character devices under dev, in number
+// order.
+func gpioChipPaths(dev string) []string {
+	chips, _ := filepath.Glob(filepath.Join(dev, "gpiochip*"))
+	slices.SortFunc(chips, func(a, b string) int { return chipNumber(a) - chipNumber(b) })
+	return chips
+}
+
+// chipLines opens the character device chip and calls f with each line's
+// information, until f returns true.
+func chipLines(chip string, f func(fd int, ci *unix.GPIOChipInfo, li *unix.GPIOV2LineInfo) bool) error {
 	fd, err := unix.Open(chip, unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
 		if errors.Is(err, unix.EACCES) {
-			return nil, false, fmt.Errorf("%s: %w (the user needs the gpio group)", chip, err)
+			return fmt.Errorf("%s: %w (the user needs the gpio group)", chip, err)
 		}
-		return nil, false, fmt.Errorf("%s: %w", chip, err)
+		return fmt.Errorf("%s: %w", chip, err)
 	}
 	defer unix.Close(fd)
 	var ci unix.GPIOChipInfo
 	if err := ioctl(fd, unix.GPIO_GET_CHIPINFO_IOCTL, unsafe.Pointer(&ci)); err != nil {
-		return nil, false, fmt.Errorf("%s: not a GPIO character device: %w", chip, err)
+		return fmt.Errorf("%s: not a GPIO character device: %w", chip, err)
 	}
 	for off := range ci.Lines {
 		li := unix.GPIOV2LineInfo{Offset: off}
 		if err := ioctl(fd, unix.GPIO_V2_GET_LINEINFO_IOCTL, unsafe.Pointer(&li)); err != nil {
-			return nil, false, fmt.Errorf("%s: line %d: %w", chip, off, err)
+			return fmt.Errorf("%s: line %d: %w", chip, off, err)
 		}
-		if cstr(li.Name[:]) != name {
-			continue
+		if f(fd, &ci, &li) {
+			return nil
 		}
-		where := fmt.Sprintf("gpio line %q (%s line %d)", name, chip, off)
-		req := unix.GPIOV2LineRequest{Num_lines: 1}
-		req.Offsets[0] = off
-		consumer := o.Consumer
-		if consumer == "" {
-			consumer = "sensorcast"
-		}
-		copy(req.Consumer[:len(req.Consumer)-1], consumer)
-		req.Event_buffer_size = maxEdgeQueue
-		if o.QueueLen > 0 && o.QueueLen < maxEdgeQueue {
-			req.Event_buffer_size = uint32(o.QueueLen)
-		}
-		req.Config.Flags = lineFlagInput | lineFlagEdgeRising
-		if o.Falling {
-			req.Config.Flags = lineFlagInput | lineFlagEdgeFalling
-		}
-		switch o.Pull {
-		case gpio.PullUp:
-			req.Config.Flags |= lineFlagBiasPullUp
-		case gpio.PullDown:
-			req.Config.Flags |= lineFlagBiasPullDown
-		case gpio.Float:
-			req.Config.Flags |= lineFlagBiasDisabled
-		}
-		if err := ioctl(fd, unix.GPIO_V2_GET_LINE_IOCTL, unsafe.Pointer(&req)); err != nil {
-			if errors.Is(err, unix.EBUSY) {
-				return nil, true, fmt.Errorf("%s: in use by %q: %w", where, cstr(li.Consumer[:]), err)
-			}
-			return nil, true, fmt.Errorf("%s: request for edge events: %w", where, err)
-		}
-		// Non-blocking, so that the file is read through Go's poller and
-		// Close interrupts a read in progress.
-		if err := unix.SetNonblock(int(req.Fd), true); err != nil {
-			unix.Close(int(req.Fd))
-			return nil, true, fmt.Errorf("%s: %w", where, err)
-		}
-		return &EdgeLine{name: name, f: os.NewFile(uintptr(req.Fd), where)}, true, nil
 	}
-	return nil, false, nil
+	return nil
+}
+
+// requestEdgeLine looks for the line called name on the character device
+// chip and requests it if it is there. found says whether it was there.
+func requestEdgeLine(chip, name string, o EdgeOpts) (l *EdgeLine, found bool, err error) {
+	var reqErr error
+	err = chipLines(chip, func(fd int, _ *unix.GPIOChipInfo, li *unix.GPIOV2LineInfo) bool {
+		if cstr(li.Name[:]) != name {
+			return false
+		}
+		found = true
+		l, reqErr = requestEdges(fd, fmt.Sprintf("gpio line %q (%s line %d)", name, chip, li.Offset), li, o)
+		if l != nil {
+			l.name = name
+		}
+		return true
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return l, found, reqErr
+}
+
+// requestEdges requests the line li of the chip open as fd for the edges o
+// asks for. where names the line in errors.
+func requestEdges(fd int, where string, li *unix.GPIOV2LineInfo, o EdgeOpts) (*EdgeLine, error) {
+	req := unix.GPIOV2LineRequest{Num_lines: 1}
+	req.Offsets[0] = li.Offset
+	consumer := o.Consumer
+	if consumer == "" {
+		consumer = fmt.Sprintf("%s@%d", filepath.Base(os.Args[0]), os.Getpid())
+	}
+	copy(req.Consumer[:len(req.Consumer)-1], consumer)
+	req.Event_buffer_size = maxEdgeQueue
+	if o.QueueLen > 0 && o.QueueLen < maxEdgeQueue {
+		req.Event_buffer_size = uint32(o.QueueLen)
+	}
+	req.Config.Flags = lineFlagInput | lineFlagEdgeRising
+	if o.Falling {
+		req.Config.Flags = lineFlagInput | lineFlagEdgeFalling
+	}
+	switch o.Pull {
+	case gpio.PullUp:
+		req.Config.Flags |= lineFlagBiasPullUp
+	case gpio.PullDown:
+		req.Config.Flags |= lineFlagBiasPullDown
+	case gpio.Float:
+		req.Config.Flags |= lineFlagBiasDisabled
+	}
+	if err := ioctl(fd, unix.GPIO_V2_GET_LINE_IOCTL, unsafe.Pointer(&req)); err != nil {
+		if errors.Is(err, unix.EBUSY) {
+			return nil, fmt.Errorf("%s: in use by %q: %w", where, cstr(li.Consumer[:]), err)
+		}
+		return nil, fmt.Errorf("%s: request for edge events: %w", where, err)
+	}
+	// Non-blocking, so that the file is read through Go's poller and
+	// Close interrupts a read in progress.
+	if err := unix.SetNonblock(int(req.Fd), true); err != nil {
+		unix.Close(int(req.Fd))
+		return nil, fmt.Errorf("%s: %w", where, err)
+	}
+	return &EdgeLine{f: os.NewFile(uintptr(req.Fd), where)}, nil
 }
 
 func ioctl(fd int, req uint, arg unsafe.Pointer) error {
@@ -209,3 +280,69 @@ func (l *EdgeLine) Close() error {
 }
 
 var _ EdgeReader = (*EdgeLine)(nil)
+
+func init() { systemScans = append(systemScans, scanGPIO) }
+
+// scanGPIO lists the GPIO character devices under root, for `sensorcast
+// scan`: each chip's label, the names its lines go by (which the gpio and
+// pulse drivers' line option takes) and the lines in use. A contact or a
+// meter on a line cannot be recognised, so it prints no table.
+func scanGPIO(root string) Detected {
+	chips, err := GPIOChips(filepath.Join(root, "dev"))
+	if len(chips) == 0 && err == nil {
+		return Detected{Heading: "GPIO: no chip (no /dev/gpiochipN)"}
+	}
+	d := Detected{Present: true, Heading: fmt.Sprintf(`GPIO: %d chip(s); the gpio and pulse drivers take a line by name (line = "GPIO17")`, len(chips))}
+	for _, c := range chips {
+		d.Items = append(d.Items, describeChip(c))
+	}
+	if err != nil {
+		d.Items = append(d.Items, err.Error())
+	}
+	return d
+}
+
+// describeChip says what scan prints of a chip.
+func describeChip(c GPIOChip) string {
+	lo, hi, named := -1, -1, 0
+	var used []string
+	for _, l := range c.Lines {
+		if l.Name != "" {
+			named++
+		}
+		if n, ok := strings.CutPrefix(l.Name, "GPIO"); ok {
+			if v, err := strconv.Atoi(n); err == nil && v >= 0 && strconv.Itoa(v) == n {
+				if lo < 0 || v < lo {
+					lo = v
+				}
+				hi = max(hi, v)
+			}
+		}
+		if l.Used {
+			u := l.Name
+			if u == "" {
+				u = fmt.Sprintf("line %d", l.Offset)
+			}
+			if l.Consumer != "" {
+				u += " (" + l.Consumer + ")"
+			}
+			used = append(used, u)
+		}
+	}
+	s := fmt.Sprintf("%s [%s]: %d lines", filepath.Base(c.Path), c.Label, len(c.Lines))
+	switch {
+	case lo >= 0:
+		s += fmt.Sprintf(", GPIO%d…GPIO%d among %d named", lo, hi, named)
+	case named > 0:
+		s += fmt.Sprintf(", %d named", named)
+	default:
+		s += ", none named (no line to choose by name)"
+	}
+	if len(used) > 12 {
+		used = append(used[:12], fmt.Sprintf("%d more", len(used)-12))
+	}
+	if len(used) > 0 {
+		s += "; in use: " + strings.Join(used, ", ")
+	}
+	return s
+}

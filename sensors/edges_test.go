@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -139,5 +140,47 @@ func TestOpenEdgeLineErrors(t *testing.T) {
 	}
 	if _, err := openEdgeLine(dir, strings.Repeat("G", 40), EdgeOpts{}); err == nil || !strings.Contains(err.Error(), "not a line name") {
 		t.Errorf("a name longer than the kernel's: %v", err)
+	}
+}
+
+// scan describes a chip by the names its lines go by and the lines in use.
+func TestDescribeChip(t *testing.T) {
+	pi := GPIOChip{Path: "/dev/gpiochip0", Label: "pinctrl-bcm2711"}
+	for i := range 30 {
+		l := GPIOLine{Offset: i, Name: "GPIO" + strconv.Itoa(i)}
+		if i >= 28 {
+			l.Name = []string{"ID_SDA", ""}[i-28]
+		}
+		pi.Lines = append(pi.Lines, l)
+	}
+	pi.Lines[4].Used, pi.Lines[4].Consumer = true, "onewire@4"
+	pi.Lines[22].Used, pi.Lines[22].Consumer = true, "sensorcast"
+	pi.Lines[29].Used = true
+	for _, tc := range []struct {
+		c    GPIOChip
+		want string
+	}{
+		{pi, "gpiochip0 [pinctrl-bcm2711]: 30 lines, GPIO0…GPIO27 among 29 named; in use: GPIO4 (onewire@4), GPIO22 (sensorcast), line 29"},
+		{GPIOChip{Path: "/dev/gpiochip1", Label: "x", Lines: []GPIOLine{{Name: "LED"}, {Offset: 1}}}, "gpiochip1 [x]: 2 lines, 1 named"},
+		{GPIOChip{Path: "/dev/gpiochip2", Label: "y", Lines: []GPIOLine{{Name: "GPIO07"}, {Offset: 1}}}, "gpiochip2 [y]: 2 lines, 1 named"},
+		{GPIOChip{Path: "/dev/gpiochip3", Label: "z", Lines: make([]GPIOLine, 3)}, "gpiochip3 [z]: 3 lines, none named (no line to choose by name)"},
+	} {
+		if got := describeChip(tc.c); got != tc.want {
+			t.Errorf("got  %s\nwant %s", got, tc.want)
+		}
+	}
+}
+
+// scan says when there is no chip, and what failed on one it cannot read.
+func TestScanGPIO(t *testing.T) {
+	root := t.TempDir()
+	if d := scanGPIO(root); d.Present || !strings.Contains(d.Heading, "no chip") {
+		t.Errorf("no chip: %+v", d)
+	}
+	os.Mkdir(filepath.Join(root, "dev"), 0o755)
+	os.WriteFile(filepath.Join(root, "dev", "gpiochip0"), nil, 0o600)
+	d := scanGPIO(root)
+	if !d.Present || !strings.Contains(d.Heading, "GPIO: 0 chip(s)") || len(d.Items) != 1 || !strings.Contains(d.Items[0], "not a GPIO character device") {
+		t.Errorf("a chip that is not one: %+v", d)
 	}
 }

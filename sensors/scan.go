@@ -2,10 +2,13 @@ package sensors
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"periph.io/x/conn/v3/i2c"
 
 	"github.com/sensorcast/sensorcast/sensors/sht"
@@ -117,4 +120,33 @@ func probeSensirion(b i2c.Bus, addr uint16, cmd []byte, n int) bool {
 		}
 	}
 	return !allFF
+}
+
+// I2CKernelDriver returns the name of the kernel driver bound to the chip
+// at addr on the I²C bus whose device node is bus ("/dev/i2c-1"), looked
+// up under root, or "" if none is. A chip that a kernel driver holds (one
+// set up by dtoverlay=i2c-sensor) is read through that driver, as an IIO
+// device for most sensors, not over the bus: both at once would fight over
+// its configuration.
+func I2CKernelDriver(root, bus string, addr uint16) string {
+	var st unix.Stat_t
+	if err := unix.Stat(filepath.Join(root, bus), &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFCHR {
+		return ""
+	}
+	// The node's device number names the adapter, whatever the node is
+	// called.
+	dev := fmt.Sprintf("%d:%d", unix.Major(uint64(st.Rdev)), unix.Minor(uint64(st.Rdev)))
+	link, err := os.Readlink(filepath.Join(root, "sys/dev/char", dev))
+	if err != nil {
+		return ""
+	}
+	adapter, ok := strings.CutPrefix(filepath.Base(link), "i2c-")
+	if !ok || !isDigits(adapter) {
+		return ""
+	}
+	drv, err := os.Readlink(filepath.Join(root, "sys/bus/i2c/devices", fmt.Sprintf("%s-%04x", adapter, addr), "driver"))
+	if err != nil {
+		return ""
+	}
+	return filepath.Base(drv)
 }

@@ -3,6 +3,8 @@ package sensors_test
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -86,5 +88,46 @@ func TestScanI2C(t *testing.T) {
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("scan:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A chip bound to a kernel driver is found through sysfs from the bus's
+// device node, whatever the node is called: /dev/null (1:3) stands in for
+// an adapter's node here.
+func TestI2CKernelDriver(t *testing.T) {
+	root := t.TempDir()
+	mk := func(dir string) {
+		if err := os.MkdirAll(filepath.Join(root, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("dev")
+	mk("sys/dev/char")
+	mk("sys/bus/i2c/devices/11-0077")
+	mk("sys/bus/i2c/devices/11-0076")
+	for _, l := range [][2]string{
+		{"/dev/null", "dev/i2c-1"},
+		{"../../devices/platform/i2c-stub/i2c-11/i2c-dev/i2c-11", "sys/dev/char/1:3"},
+		{"../../../../bus/i2c/drivers/bmp280", "sys/bus/i2c/devices/11-0077/driver"},
+	} {
+		if err := os.Symlink(l[0], filepath.Join(root, l[1])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sensors.I2CKernelDriver(root, "/dev/i2c-1", 0x77); got != "bmp280" {
+		t.Errorf("0x77: %q, want bmp280", got)
+	}
+	for _, tc := range []struct {
+		bus  string
+		addr uint16
+	}{{"/dev/i2c-1", 0x76}, {"/dev/i2c-1", 0x18}, {"/dev/i2c-2", 0x77}} {
+		if got := sensors.I2CKernelDriver(root, tc.bus, tc.addr); got != "" {
+			t.Errorf("%s %#x: %q, want none", tc.bus, tc.addr, got)
+		}
+	}
+	// A node that is not a character device is no bus.
+	os.WriteFile(filepath.Join(root, "dev", "i2c-3"), nil, 0o600)
+	if got := sensors.I2CKernelDriver(root, "/dev/i2c-3", 0x77); got != "" {
+		t.Errorf("a plain file: %q", got)
 	}
 }

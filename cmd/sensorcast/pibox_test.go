@@ -128,12 +128,18 @@ func TestPiInABox(t *testing.T) {
 		t.Errorf("GET /api/sensors = %d %s", resp.StatusCode, body)
 	}
 
-	// 6. scan names the emulated chips.
+	// 6. scan names the emulated chips, the kernel's IIO device (and the
+	// chip it holds, with no I²C table of its own), and the GPIO lines.
 	out := strings.Join(b.mustRun(t, "sensorcast scan"), "\n")
-	for _, want := range []string{"0x76", "BME280", "0x18", "MCP9808", "IIO: 1 device(s)", `driver = "iio"`, `device = "bme280"`} {
+	for _, want := range []string{"0x76", "BME280", "0x18", "MCP9808", "IIO: 1 device(s)", `driver = "iio"`, `device = "bme280"`,
+		"0x77  -        BME280 (chip id 0x60); held by the kernel's bmp280 driver",
+		"[pinctrl-bcm2711]: 28 lines, GPIO0…GPIO27 among 28 named; in use: GPIO17 (sensorcast@", "), GPIO22 (sensorcast@"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("sensorcast scan output lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "address = 0x77") {
+		t.Errorf("sensorcast scan offers an I²C table for the chip the kernel holds:\n%s", out)
 	}
 
 	// Nothing implausible was published at any time, and nothing but the

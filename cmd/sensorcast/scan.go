@@ -90,6 +90,11 @@ func scan(args []string, stdout, stderr io.Writer) error {
 			if driver == "" {
 				driver = "-"
 			}
+			if kd := sensors.I2CKernelDriver(*root, name, f.Addr); kd != "" {
+				fmt.Fprintf(stdout, "  0x%02x  %-8s %s; held by the kernel's %s driver (read it as an IIO device, if listed below)\n",
+					f.Addr, "-", f.Chip, kd)
+				continue
+			}
 			fmt.Fprintf(stdout, "  0x%02x  %-8s %s\n", f.Addr, driver, f.Chip)
 			if f.Driver != "" {
 				table(f.Driver, "", fmt.Sprintf("bus = %q", name), fmt.Sprintf("address = %#02x", f.Addr))
@@ -112,7 +117,7 @@ func scan(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if scanned == 0 {
-		return errors.New("scan: no I²C bus, 1-Wire bus, IIO device or serial port to scan")
+		return errors.New("scan: no I²C bus, 1-Wire bus, IIO device, serial port or GPIO chip to scan")
 	}
 	if config.Len() > 0 {
 		fmt.Fprintf(stdout, "\n# Ready to paste into sensorcast.toml:\n%s", config.String())

@@ -81,11 +81,12 @@ func TestScanNothing(t *testing.T) {
 	stdout = &out
 	defer func() { stdout = old }()
 	err := run(t.Context(), []string{"scan", "-root", t.TempDir()}, &errOut)
-	if err == nil || err.Error() != "scan: no I²C bus, 1-Wire bus, IIO device or serial port to scan" {
+	if err == nil || err.Error() != "scan: no I²C bus, 1-Wire bus, IIO device, serial port or GPIO chip to scan" {
 		t.Errorf("error = %v", err)
 	}
 	if want := "I²C: no bus found (on a Raspberry Pi, enable it with dtparam=i2c_arm=on)\n1-Wire: no bus (on a Raspberry Pi, enable it with dtoverlay=w1-gpio)\n" +
 		"IIO: no devices (a DHT11/DHT22 appears with dtoverlay=dht11,gpiopin=4)\n" +
+		"GPIO: no chip (no /dev/gpiochipN)\n" +
 		"Serial: no port (on a Raspberry Pi, set enable_uart=1 and turn the serial console off)\n"; out.String() != want {
 		t.Errorf("output %q, want %q", out.String(), want)
 	}
