@@ -290,8 +290,9 @@ func (p *Pulse) watch() {
 // last counted edge, by the kernel's clock. It notes edges the kernel
 // lost, from the gap in the sequence numbers. Called with mu held.
 func (p *Pulse) edge(e Edge) {
-	if p.lastSeq != 0 && e.Seq-p.lastSeq > 1 && e.Seq-p.lastSeq < 1<<31 {
-		p.lost += uint64(e.Seq - p.lastSeq - 1)
+	// The line's numbers start at 1 with the request; they wrap at 2³².
+	if d := e.Seq - p.lastSeq; d > 1 && d < 1<<31 {
+		p.lost += uint64(d - 1)
 	}
 	p.lastSeq = e.Seq
 	if p.haveEdge && e.Time-p.lastEdge < p.debounce && e.Time >= p.lastEdge {
