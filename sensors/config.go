@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -281,8 +282,8 @@ func parsePull(s string) (gpio.Pull, error) {
 // opens the real ones, through periph.io's host drivers, initialised on
 // first use; tests set the fields.
 type Hardware struct {
-	// Root is the directory under which /proc and /sys are found, for the
-	// host and ds18b20 drivers. Default: "/".
+	// Root is the directory under which /proc, /sys and /dev are found,
+	// for the host, ds18b20, iio and pulse drivers. Default: "/".
 	Root string
 
 	// OpenI2C opens an I²C bus by name, such as "/dev/i2c-1". Default:
@@ -391,7 +392,7 @@ func (hw *Hardware) edges(name string, o EdgeOpts) (EdgeReader, error) {
 	if hw.Edges != nil {
 		return hw.Edges(name, o)
 	}
-	l, err := OpenEdgeLine(name, o)
+	l, err := openEdgeLine(filepath.Join(hw.root(), "dev"), name, o)
 	if err != nil {
 		return nil, err
 	}

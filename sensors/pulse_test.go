@@ -317,3 +317,18 @@ func TestPulseConfig(t *testing.T) {
 		}
 	}
 }
+
+// Without a Hardware.Edges hook, a pulse sensor requests its line from the
+// GPIO character devices under Root's /dev, and says when there are none.
+func TestPulseOpenNoChip(t *testing.T) {
+	c := sensors.Config{Driver: "pulse", Name: "water", Line: "GPIO22"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	hw := &sensors.Hardware{Root: root}
+	_, err := hw.Open(&c)
+	if err == nil || !strings.Contains(err.Error(), `gpio line "GPIO22": no GPIO character device (`+filepath.Join(root, "dev", "gpiochipN")+") found") {
+		t.Errorf("%v", err)
+	}
+}
