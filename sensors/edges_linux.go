@@ -71,8 +71,8 @@ func openEdgeLine(dev, name string, o EdgeOpts) (*EdgeLine, error) {
 		}
 	}
 	err := fmt.Errorf("gpio line %q: not found on %s (lines go by their kernel names, such as \"GPIO17\"; see gpioinfo)", name, strings.Join(chips, ", "))
-	if len(errs) > 0 {
-		err = fmt.Errorf("%w; %w", err, errors.Join(errs...))
+	for _, e := range errs {
+		err = fmt.Errorf("%w; %w", err, e)
 	}
 	return nil, err
 }
@@ -297,7 +297,7 @@ func scanGPIO(root string) Detected {
 		d.Items = append(d.Items, describeChip(c))
 	}
 	if err != nil {
-		d.Items = append(d.Items, err.Error())
+		d.Items = append(d.Items, strings.Split(err.Error(), "\n")...) // one per chip
 	}
 	return d
 }
