@@ -63,9 +63,16 @@ func TestPiBoxCheckStream(t *testing.T) {
 		Unit string
 	}{"temperature": {0, "°C"}}
 
+	// The kernel's driver on the second chip: always the fixture's values,
+	// also while the first chip changes.
+	iio := bmeMsg(v1)
+	iio.Sensor = "bme280-iio"
+	iioWrong := bmeMsg(v2)
+	iioWrong.Sensor = "bme280-iio"
+
 	clean := []boxMsg{bmeMsg(v1), mcp, bmeMsg(v1), bmeMsg(v1), bmeMsg(v2), bmeMsg(v2), statusMsg("bme280", false), statusMsg("mcp9808", false)}
 	recovered := len(clean)
-	clean = append(clean, statusMsg("bme280", true), statusMsg("mcp9808", true), bmeMsg(v2), mcp, bmeMsg(v2))
+	clean = append(clean, statusMsg("bme280", true), statusMsg("mcp9808", true), bmeMsg(v2), mcp, bmeMsg(v2), iio)
 
 	if f := checkStream(clean, states, recovered); len(f) != 0 {
 		t.Errorf("clean stream: faults %q", f)
@@ -97,6 +104,7 @@ func TestPiBoxCheckStream(t *testing.T) {
 		{"a value missing", with(2, missing), "humidity"},
 		{"a failure after the recovery", with(recovered+3, statusMsg("bme280", false)), "failing after the recovery"},
 		{"a wrong mcp9808 reading", with(1, mcpWrong), "mcp9808 reading"},
+		{"a bme280-iio reading other than the fixture", with(len(clean)-1, iioWrong), "bme280-iio reading"},
 	} {
 		f := checkStream(tc.stream, states, recovered)
 		if !strings.Contains(strings.Join(f, "\n"), tc.want) {
@@ -107,17 +115,19 @@ func TestPiBoxCheckStream(t *testing.T) {
 
 // TestPiBoxLoadStub checks the order loadStub's command keeps: the stub is
 // loaded on the staging bus, every register is written there, each chip in
-// one i2ctransfer, and /dev/i2c-1 is created last, only if all of it worked.
+// one i2ctransfer, the kernel's driver is bound to the chip at iioAddr once
+// it is programmed, and /dev/i2c-1 is created last, only if all of it
+// worked.
 func TestPiBoxLoadStub(t *testing.T) {
 	c := bmeFixture
 	steps := strings.Split(loadStub(&c, 0x0194), " && ")
-	if len(steps) < 4 || strings.Contains(strings.Join(steps, ""), ";") {
-		t.Fatalf("loadStub: steps %q, want at least 4, all joined by &&", steps)
+	if len(steps) < 6 || strings.Contains(strings.Join(steps, ""), ";") {
+		t.Fatalf("loadStub: steps %q, want at least 6, all joined by &&", steps)
 	}
 	if !strings.HasPrefix(steps[0], "insmod ") || !strings.Contains(steps[0], "bus_num=11 ") {
 		t.Errorf("step 1 = %q, want insmod on bus 11", steps[0])
 	}
-	for i, addr := range []string{"@0x76", "@0x18"} {
+	for i, addr := range []string{"@0x76", "@0x18", "@0x77"} {
 		s := steps[1+i]
 		if strings.Count(s, "i2ctransfer") != 1 || !strings.HasPrefix(s, "i2ctransfer -y 11 ") || !strings.Contains(s, addr) || strings.Contains(s, ";") {
 			t.Errorf("step %d = %q, want one i2ctransfer on bus 11 to %s", 2+i, s, addr)
@@ -128,7 +138,13 @@ func TestPiBoxLoadStub(t *testing.T) {
 	if !strings.Contains(steps[1], "w86@0x76 0xd0 0x60 0x88 0x10 ") {
 		t.Errorf("BME280 program = %q", steps[1])
 	}
-	publish := strings.Join(steps[3:], " && ")
+	if !strings.Contains(steps[3], "w86@0x77 0xd0 0x60 0x88 0x10 ") {
+		t.Errorf("IIO BME280 program = %q", steps[3])
+	}
+	if want := "echo bme280 0x77 > /sys/bus/i2c/devices/i2c-11/new_device"; steps[4] != want {
+		t.Errorf("step 5 = %q, want %q", steps[4], want)
+	}
+	publish := strings.Join(steps[5:], " && ")
 	if want := "dev=$(cat /sys/class/i2c-dev/i2c-11/dev) && mknod /dev/i2c-1 c ${dev%%:*} ${dev#*:} && rm /dev/i2c-11"; publish != want {
 		t.Errorf("last steps = %q, want %q", publish, want)
 	}
