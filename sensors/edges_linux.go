@@ -97,7 +97,7 @@ type GPIOChip struct {
 type GPIOLine struct {
 	Offset   int
 	Name     string // "GPIO17"; "" for an unnamed line
-	Consumer string // who requested it, if anyone ("" if not, or if unnamed)
+	Consumer string // the label of whoever requested it ("" if no one did, or gave none)
 	Used     bool   // requested by a driver or a program
 }
 
