@@ -14,6 +14,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -72,8 +73,9 @@ type Broker struct {
 	conf string
 	log  *os.File
 
-	mu  sync.Mutex
-	cmd *exec.Cmd
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when cmd has exited
 }
 
 // Start starts a broker; it is stopped when the test ends.
@@ -85,11 +87,8 @@ func Start(t testing.TB, o *Options) *Broker {
 	}
 	dir := t.TempDir()
 	b := &Broker{t: t, Dir: dir, conf: filepath.Join(dir, "mosquitto.conf")}
-	port := freePort(t)
-	b.Addr = fmt.Sprintf("127.0.0.1:%d", port)
 	scheme := "tcp"
 	var c strings.Builder
-	fmt.Fprintf(&c, "listener %d 127.0.0.1\n", port)
 	if u, err := user.Current(); err == nil {
 		// As root, mosquitto would otherwise switch to its own user and
 		// could not read the test's files.
@@ -124,10 +123,6 @@ func Start(t testing.TB, o *Options) *Broker {
 	if o.Extra != "" {
 		c.WriteString(strings.TrimSuffix(o.Extra, "\n") + "\n")
 	}
-	b.URL = scheme + "://" + b.Addr
-	if err := os.WriteFile(b.conf, []byte(c.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	lf, err := os.Create(filepath.Join(dir, "mosquitto.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -141,37 +136,96 @@ func Start(t testing.TB, o *Options) *Broker {
 			t.Logf("mosquitto log:\n%s", log)
 		}
 	})
-	b.Restart()
-	return b
+	// The free port is closed before mosquitto binds it, so another
+	// process may take it meanwhile: then mosquitto cannot listen, and a
+	// new port is tried.
+	for attempt := 1; ; attempt++ {
+		port := freePort(t)
+		b.Addr = fmt.Sprintf("127.0.0.1:%d", port)
+		b.URL = scheme + "://" + b.Addr
+		conf := fmt.Sprintf("listener %d 127.0.0.1\n", port) + c.String()
+		if err := os.WriteFile(b.conf, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := b.start()
+		if err == nil {
+			return b
+		}
+		if !errors.Is(err, errAddrInUse) || attempt == 3 {
+			t.Fatal(err)
+		}
+		t.Logf("mosquittotest: port %d was taken meanwhile; another one", port)
+	}
 }
+
+// errAddrInUse is start's error when mosquitto cannot listen on its port.
+var errAddrInUse = errors.New("address already in use")
+
+// startWait bounds how long a broker may take to start listening.
+const startWait = 30 * time.Second
 
 // Restart starts the broker again after Stop or Kill, on the same port
 // with the same configuration and persisted sessions.
 func (b *Broker) Restart() {
 	b.t.Helper()
+	if err := b.start(); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// start starts mosquitto and returns once its log says it is running,
+// which it says after opening its listener. (A TCP connection to the port
+// proves nothing: until mosquitto listens, a dial from the ephemeral range
+// can connect to itself, or reach another process that took the port.)
+func (b *Broker) start() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.cmd != nil {
-		b.t.Fatal("mosquittotest: Restart of a running broker")
+		return errors.New("mosquittotest: start of a running broker")
 	}
+	fi, err := b.log.Stat()
+	if err != nil {
+		return err
+	}
+	from := fi.Size() // this run's log starts here
 	cmd := exec.Command(Mosquitto, "-c", b.conf)
 	cmd.Stdout, cmd.Stderr = b.log, b.log
 	if err := cmd.Start(); err != nil {
-		b.t.Fatalf("start mosquitto: %v", err)
+		return fmt.Errorf("start mosquitto: %w", err)
 	}
-	b.cmd = cmd
-	for i := 0; ; i++ {
-		conn, err := net.DialTimeout("tcp", b.Addr, time.Second)
-		if err == nil {
-			conn.Close()
-			return
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
+	b.cmd, b.exited = cmd, exited
+	deadline := time.Now().Add(startWait)
+	for {
+		log := b.logFrom(from)
+		select {
+		case <-exited:
+			b.cmd = nil
+			log = b.logFrom(from)
+			if strings.Contains(log, "Address already in use") {
+				return fmt.Errorf("mosquitto on %s: %w:\n%s", b.Addr, errAddrInUse, log)
+			}
+			return fmt.Errorf("mosquitto on %s exited at start:\n%s", b.Addr, log)
+		default:
 		}
-		if i == 100 {
-			log, _ := os.ReadFile(b.log.Name())
-			b.t.Fatalf("mosquitto does not accept connections on %s: %v\n%s", b.Addr, err, log)
+		if strings.Contains(log, " running\n") {
+			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("mosquitto on %s not running after %v:\n%s", b.Addr, startWait, log)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// logFrom returns the broker's log from offset from on.
+func (b *Broker) logFrom(from int64) string {
+	all, _ := os.ReadFile(b.log.Name())
+	if int64(len(all)) < from {
+		return ""
+	}
+	return string(all[from:])
 }
 
 // Stop stops the broker cleanly (SIGTERM): it saves its sessions and
@@ -188,13 +242,11 @@ func (b *Broker) signal(sig syscall.Signal) {
 		return
 	}
 	b.cmd.Process.Signal(sig)
-	done := make(chan struct{})
-	go func() { b.cmd.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-b.exited:
 	case <-time.After(10 * time.Second):
 		b.cmd.Process.Kill()
-		<-done
+		<-b.exited
 	}
 	b.cmd = nil
 }
