@@ -12,6 +12,7 @@ import (
 	"os/user"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -125,8 +126,19 @@ log_type notice
 `
 
 // startBroker runs mosquitto on a free loopback port with its
-// configuration in dir and waits until it accepts connections.
+// configuration in dir and waits until it answers MQTT. The free port is
+// closed before mosquitto binds it, so another process may take it
+// meanwhile: then a new port is tried.
 func startBroker(dir string) (*proc, string, error) {
+	for attempt := 1; ; attempt++ {
+		p, addr, err := startBrokerOnce(dir)
+		if err == nil || !strings.Contains(err.Error(), "Address already in use") || attempt == 3 {
+			return p, addr, err
+		}
+	}
+}
+
+func startBrokerOnce(dir string) (*proc, string, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, "", err
@@ -146,17 +158,45 @@ func startBroker(dir string) (*proc, string, error) {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for i := 0; ; i++ {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		err := mqttReady(addr)
 		if err == nil {
-			c.Close()
 			return p, addr, nil
 		}
 		if i == 100 || p.exited() {
 			p.stop()
-			return nil, "", fmt.Errorf("mosquitto does not accept connections on %s: %v\n%s", addr, err, p.logText())
+			return nil, "", fmt.Errorf("mosquitto does not answer MQTT on %s: %v\n%s", addr, err, p.logText())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// mqttConnect is an MQTT 3.1.1 CONNECT: clean session, keepalive 10 s,
+// client ID "ready".
+var mqttConnect = []byte{0x10, 17, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 10, 0, 5, 'r', 'e', 'a', 'd', 'y'}
+
+// mqttReady reports whether an MQTT broker answers on addr: a CONNECT gets
+// a CONNACK. A bare TCP connection would prove nothing: until mosquitto
+// listens, a dial from the ephemeral range can connect to itself (and read
+// its own CONNECT back), or reach another process that took the port.
+func mqttReady(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := c.Write(mqttConnect); err != nil {
+		return err
+	}
+	var ack [4]byte
+	if _, err := io.ReadFull(c, ack[:]); err != nil {
+		return err
+	}
+	if ack[0] != 0x20 || ack[1] != 2 {
+		return fmt.Errorf("not an MQTT CONNACK: % x", ack)
+	}
+	c.Write([]byte{0xe0, 0}) // DISCONNECT
+	return nil
 }
 
 // ErrNoStart reports a fleet that exited or stayed silent before serving.
