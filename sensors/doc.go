@@ -9,7 +9,8 @@
 //   - any device of the kernel's Industrial I/O subsystem, such as a DHT22
 //     with dtoverlay=dht11 (NewIIO);
 //   - digital inputs on GPIO lines, debounced and published on each change
-//     (NewGPIO, a Waker), and pulse counters on them (NewPulse);
+//     (NewGPIO, a Waker), and pulse counters on them (NewPulse, counting
+//     the kernel's timestamped edge events of a line from OpenEdgeLine);
 //   - particulate matter and CO₂ sensors on a serial port: PMS5003,
 //     PMS7003, SDS011, MH-Z19B (a Serial Source each);
 //   - I²C chips through periph.io: BME280/BMP280, AHT20, SHT3x/SHT4x

@@ -53,10 +53,6 @@ type EdgeOpts struct {
 	// Default: the program's name and process ID, "sensorcast@1234", as
 	// periph.io labels the lines it requests.
 	Consumer string
-
-	// QueueLen is how many edges the kernel queues for a reader that is
-	// behind; the kernel caps it at 1024. Default: 1024, a second at 1 kHz.
-	QueueLen int
 }
 
 // edgeEventSize is the size of the kernel's struct gpio_v2_line_event:

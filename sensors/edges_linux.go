@@ -190,10 +190,7 @@ func requestEdges(fd int, where string, li *unix.GPIOV2LineInfo, o EdgeOpts) (*E
 		consumer = fmt.Sprintf("%s@%d", filepath.Base(os.Args[0]), os.Getpid())
 	}
 	copy(req.Consumer[:len(req.Consumer)-1], consumer)
-	req.Event_buffer_size = maxEdgeQueue
-	if o.QueueLen > 0 && o.QueueLen < maxEdgeQueue {
-		req.Event_buffer_size = uint32(o.QueueLen)
-	}
+	req.Event_buffer_size = maxEdgeQueue // a second of edges at 1 kHz
 	req.Config.Flags = lineFlagInput | lineFlagEdgeRising
 	if o.Falling {
 		req.Config.Flags = lineFlagInput | lineFlagEdgeFalling
